@@ -1,0 +1,58 @@
+"""crewstream-testing: record/replay testing toolkit and pytest plugin for CrewAI streams.
+
+Public names are imported on first use, so that loading the pytest plugin
+(which imports this package) stays cheap and never imports crewai.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from crewstream_testing.cassette import Cassette, StreamRecord
+    from crewstream_testing.clock import VirtualClock
+    from crewstream_testing.errors import (
+        CassetteFormatError,
+        CassetteMismatchError,
+        CassetteNotFoundError,
+        CrewstreamError,
+        CrewstreamUsageError,
+    )
+    from crewstream_testing.frames import Frame
+    from crewstream_testing.hooks import hookimpl
+    from crewstream_testing.normalize import Normalizer, normalize
+    from crewstream_testing.recorder import Recorder
+
+__version__ = "0.1.0"
+
+_EXPORTS: dict[str, str] = {
+    "Cassette": "cassette",
+    "StreamRecord": "cassette",
+    "VirtualClock": "clock",
+    "CassetteFormatError": "errors",
+    "CassetteMismatchError": "errors",
+    "CassetteNotFoundError": "errors",
+    "CrewstreamError": "errors",
+    "CrewstreamUsageError": "errors",
+    "Frame": "frames",
+    "hookimpl": "hooks",
+    "Normalizer": "normalize",
+    "normalize": "normalize",
+    "Recorder": "recorder",
+}
+
+__all__ = sorted([*_EXPORTS, "__version__"])
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'crewstream_testing' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"crewstream_testing.{module}"), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return __all__

@@ -1,0 +1,344 @@
+"""JSONL cassettes: the reviewable, byte-stable store of recorded streams.
+
+Format ``crewstream-cassette`` version 1 (docs/cassette-format.md): one JSON
+object per line, keys sorted, written by orjson. Every line has a ``kind``:
+
+- ``header`` (line 1): ``format``, ``format_version``, ``contract``, ``crewai``, ``clock``;
+- ``stream``: opens stream ``stream`` (0, 1, ...) with its ``source`` and ``name``;
+- ``frame``: one normalized envelope of stream ``stream``;
+- ``end``: how stream ``stream`` ended: ``outcome`` (``result``, ``error``,
+  ``closed``, ``incomplete``) with ``result`` or ``error``;
+- ``llm_call``: one recorded LLM call (request, chunks, response), for replay.
+
+Writes are atomic: a temporary file in the cassette's directory replaces the
+old file only once it is complete, so an interrupted run leaves the old
+cassette or none, never half of one.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from crewstream_testing.errors import CassetteFormatError
+from crewstream_testing.frames import ENVELOPE_FIELDS, Frame
+
+FORMAT_NAME = "crewstream-cassette"
+FORMAT_VERSION = 1
+CONTRACT_VERSION = "v1"
+SOURCES = ("llm", "flow", "astream", "kickoff", "turn", "unknown")
+OUTCOMES = ("result", "error", "closed", "incomplete")
+MAX_DEPTH = 64
+"""Deepest nesting a cassette line may have; deeper lines are refused, not recursed into."""
+
+_DUMP_OPTIONS = orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS
+_RERECORD = "re-record it with `pytest --crewstream-record=all` (or delete the file and run with --crewstream-record=once)"
+
+
+@dataclass
+class StreamRecord:
+    """One recorded stream: where it came from, its frames, and how it ended."""
+
+    source: str
+    frames: list[Frame] = field(default_factory=list)
+    outcome: str = "result"
+    result: Any = None
+    error: dict[str, str] | None = None
+    name: str | None = None
+
+
+@dataclass
+class Cassette:
+    """The streams (and LLM calls) recorded by one test, as stored in one file."""
+
+    streams: list[StreamRecord] = field(default_factory=list)
+    llm_calls: list[dict[str, Any]] = field(default_factory=list)
+    crewai_version: str | None = None
+    clock: str = "virtual"
+    path: Path | None = None
+
+    @property
+    def frames(self) -> list[Frame]:
+        """Every frame of every stream, in cassette order."""
+        return [frame for stream in self.streams for frame in stream.frames]
+
+    # -- writing ----------------------------------------------------------------
+    def header(self) -> dict[str, Any]:
+        return {
+            "kind": "header",
+            "format": FORMAT_NAME,
+            "format_version": FORMAT_VERSION,
+            "contract": CONTRACT_VERSION,
+            "crewai": self.crewai_version,
+            "clock": self.clock,
+        }
+
+    def lines(self) -> Iterator[bytes]:
+        """The cassette's lines, without newlines."""
+        dumps = orjson.dumps
+        yield dumps(self.header(), option=_DUMP_OPTIONS)
+        for index, stream in enumerate(self.streams):
+            yield dumps(
+                {"kind": "stream", "stream": index, "source": stream.source, "name": stream.name},
+                option=_DUMP_OPTIONS,
+            )
+            for frame in stream.frames:
+                record = frame.to_dict()
+                record["kind"] = "frame"
+                record["stream"] = index
+                yield dumps(record, option=_DUMP_OPTIONS)
+            yield dumps(
+                {
+                    "kind": "end",
+                    "stream": index,
+                    "outcome": stream.outcome,
+                    "result": stream.result,
+                    "error": stream.error,
+                },
+                option=_DUMP_OPTIONS,
+                default=repr,
+            )
+        for index, call in enumerate(self.llm_calls):
+            yield dumps({**call, "kind": "llm_call", "index": index}, option=_DUMP_OPTIONS)
+
+    def dumps(self) -> bytes:
+        """The whole cassette as bytes (newline-terminated lines)."""
+        return b"\n".join(self.lines()) + b"\n"
+
+    def save(self, path: str | os.PathLike[str]) -> Path:
+        """Write the cassette atomically to ``path`` (directories are created)."""
+        target = Path(path)
+        atomic_write(target, self.dumps())
+        self.path = target
+        return target
+
+    # -- reading ----------------------------------------------------------------
+    @classmethod
+    def load(cls, path: str | os.PathLike[str]) -> Cassette:
+        """Read a cassette; raises ``CassetteFormatError`` naming the file and line."""
+        source = Path(path)
+        try:
+            data = source.read_bytes()
+        except FileNotFoundError:
+            raise CassetteFormatError(
+                source, None, "no such cassette", "check the path, or record it with --crewstream-record=once"
+            ) from None
+        except IsADirectoryError:
+            raise CassetteFormatError(
+                source, None, "is a directory, not a cassette file", "name a .jsonl file"
+            ) from None
+        return cls.loads(data, path=source)
+
+    @classmethod
+    def loads(cls, data: bytes | str, *, path: str | os.PathLike[str] | None = None) -> Cassette:
+        """Parse cassette bytes; ``path`` is only used in error messages."""
+        reader = _Reader(Path(path) if path is not None else None)
+        return reader.read(data.encode() if isinstance(data, str) else data)
+
+
+class _Reader:
+    def __init__(self, path: Path | None) -> None:
+        self.path = path
+        self.cassette = Cassette(path=path)
+        self.open_stream: int | None = None
+        self.ended: set[int] = set()
+
+    def fail(self, line: int | None, problem: str, hint: str) -> CassetteFormatError:
+        return CassetteFormatError(self.path, line, problem, hint)
+
+    def read(self, data: bytes) -> Cassette:
+        if b"\x00" in data:
+            line = data[: data.index(b"\x00")].count(b"\n") + 1
+            raise self.fail(line, "contains a NUL byte: this is a binary file, not a JSONL cassette", _RERECORD)
+        lines = data.split(b"\n")
+        if lines and lines[-1] == b"":
+            lines.pop()
+        if not lines:
+            raise self.fail(1, "the cassette is empty (no header line)", _RERECORD)
+        for number, raw in enumerate(lines, start=1):
+            if not raw.strip():
+                raise self.fail(number, "blank line", "remove the blank line; a cassette has one JSON object per line")
+            record = self.parse(number, raw)
+            if number == 1:
+                self.header(record)
+            else:
+                self.record(number, record)
+        if self.open_stream is not None:
+            raise self.fail(
+                len(lines),
+                f"stream {self.open_stream} has no 'end' line: the cassette is truncated",
+                _RERECORD,
+            )
+        return self.cassette
+
+    def parse(self, number: int, raw: bytes) -> dict[str, Any]:
+        try:
+            record = orjson.loads(raw)
+        except orjson.JSONDecodeError as exc:
+            raise self.fail(number, f"not valid JSON ({exc})", "fix the line by hand or " + _RERECORD) from None
+        if not isinstance(record, dict):
+            raise self.fail(number, f"expected a JSON object, found {type(record).__name__}", _RERECORD)
+        if _too_deep(record, MAX_DEPTH):
+            raise self.fail(number, f"nested deeper than {MAX_DEPTH} levels", _RERECORD)
+        return record
+
+    def header(self, record: dict[str, Any]) -> None:
+        if record.get("kind") != "header" or record.get("format") != FORMAT_NAME:
+            raise self.fail(
+                1,
+                f"the first line is not a {FORMAT_NAME} header (found kind={record.get('kind')!r}, format={record.get('format')!r})",
+                "a cassette starts with the header line crewstream writes; " + _RERECORD,
+            )
+        version = record.get("format_version")
+        if version != FORMAT_VERSION:
+            raise self.fail(
+                1,
+                f"unknown format_version {version!r}; this crewstream-testing reads version {FORMAT_VERSION}",
+                "upgrade crewstream-testing, or " + _RERECORD,
+            )
+        crewai = record.get("crewai")
+        self.cassette.crewai_version = crewai if isinstance(crewai, str) else None
+        clock = record.get("clock", "virtual")
+        if clock not in ("virtual", "real"):
+            raise self.fail(1, f"unknown clock {clock!r} (expected 'virtual' or 'real')", _RERECORD)
+        self.cassette.clock = clock
+
+    def record(self, number: int, record: dict[str, Any]) -> None:
+        kind = record.get("kind")
+        if kind == "frame":
+            self.frame(number, record)
+        elif kind == "stream":
+            self.stream(number, record)
+        elif kind == "end":
+            self.end(number, record)
+        elif kind == "llm_call":
+            self.cassette.llm_calls.append(_without(record, ("kind", "index")))
+        else:
+            raise self.fail(
+                number,
+                f"unknown record kind {kind!r}",
+                "each line's 'kind' is one of header, stream, frame, end, llm_call",
+            )
+
+    def expect_index(self, number: int, record: dict[str, Any]) -> int:
+        index = record.get("stream")
+        if not isinstance(index, int) or isinstance(index, bool):
+            raise self.fail(number, f"'stream' must be a stream index, found {index!r}", _RERECORD)
+        return index
+
+    def stream(self, number: int, record: dict[str, Any]) -> None:
+        index = self.expect_index(number, record)
+        if self.open_stream is not None:
+            raise self.fail(number, f"stream {index} starts before stream {self.open_stream} ended", _RERECORD)
+        if index != len(self.cassette.streams):
+            raise self.fail(
+                number, f"stream {index} is out of order (expected stream {len(self.cassette.streams)})", _RERECORD
+            )
+        source = record.get("source")
+        if source not in SOURCES:
+            raise self.fail(number, f"unknown stream source {source!r}", f"use one of {', '.join(SOURCES)}")
+        name = record.get("name")
+        self.cassette.streams.append(StreamRecord(source=source, name=name if isinstance(name, str) else None))
+        self.open_stream = index
+
+    def frame(self, number: int, record: dict[str, Any]) -> None:
+        index = self.expect_index(number, record)
+        if index != self.open_stream:
+            raise self.fail(
+                number,
+                f"frame of stream {index} outside that stream (open stream: {self.open_stream!r})",
+                "keep each stream's frames between its 'stream' and 'end' lines; " + _RERECORD,
+            )
+        unknown = set(record) - set(ENVELOPE_FIELDS) - {"kind", "stream"}
+        if unknown:
+            raise self.fail(number, f"unknown frame keys {sorted(unknown)!r}", f"a frame has {', '.join(ENVELOPE_FIELDS)}")
+        problem = _envelope_problem(record)
+        if problem:
+            raise self.fail(number, problem, "fix the frame by hand or " + _RERECORD)
+        self.cassette.streams[index].frames.append(Frame.from_dict(record))
+
+    def end(self, number: int, record: dict[str, Any]) -> None:
+        index = self.expect_index(number, record)
+        if index != self.open_stream:
+            raise self.fail(number, f"'end' of stream {index}, but the open stream is {self.open_stream!r}", _RERECORD)
+        outcome = record.get("outcome")
+        if outcome not in OUTCOMES:
+            raise self.fail(number, f"unknown outcome {outcome!r}", f"use one of {', '.join(OUTCOMES)}")
+        error = record.get("error")
+        if error is not None and not (
+            isinstance(error, dict) and all(isinstance(v, str) for v in error.values())
+        ):
+            raise self.fail(number, f"'error' must be an object of strings, found {error!r}", _RERECORD)
+        stream = self.cassette.streams[index]
+        stream.outcome = outcome
+        stream.result = record.get("result")
+        stream.error = error
+        self.ended.add(index)
+        self.open_stream = None
+
+
+def _envelope_problem(record: dict[str, Any]) -> str | None:
+    for key in ("id", "type", "channel"):
+        if not isinstance(record.get(key), str):
+            return f"frame {key!r} must be a string, found {record.get(key)!r}"
+    seq = record.get("seq")
+    if seq is not None and (not isinstance(seq, int) or isinstance(seq, bool)):
+        return f"frame 'seq' must be an integer or null, found {seq!r}"
+    namespace = record.get("namespace", [])
+    if not isinstance(namespace, list) or not all(isinstance(p, str) for p in namespace):
+        return f"frame 'namespace' must be a list of strings, found {namespace!r}"
+    for key in ("parent_id", "previous_id"):
+        if record.get(key) is not None and not isinstance(record[key], str):
+            return f"frame {key!r} must be a string or null, found {record[key]!r}"
+    timestamp = record.get("timestamp")
+    if timestamp is not None and (isinstance(timestamp, bool) or not isinstance(timestamp, str | int | float)):
+        return f"frame 'timestamp' must be a number, a string or null, found {timestamp!r}"
+    if not isinstance(record.get("data", {}), dict):
+        return f"frame 'data' must be an object, found {record.get('data')!r}"
+    if not isinstance(record.get("version", "v1"), str):
+        return f"frame 'version' must be a string, found {record.get('version')!r}"
+    return None
+
+
+def _too_deep(value: Any, limit: int) -> bool:
+    stack: list[tuple[Any, int]] = [(value, 0)]
+    while stack:
+        item, depth = stack.pop()
+        if depth > limit:
+            return True
+        if isinstance(item, dict):
+            stack.extend((v, depth + 1) for v in item.values() if isinstance(v, dict | list))
+        elif isinstance(item, list):
+            stack.extend((v, depth + 1) for v in item if isinstance(v, dict | list))
+    return False
+
+
+def _without(record: dict[str, Any], keys: tuple[str, ...]) -> dict[str, Any]:
+    return {k: v for k, v in record.items() if k not in keys}
+
+
+def atomic_write(target: Path, data: bytes) -> None:
+    """Write ``data`` to ``target`` through a temporary file in the same directory.
+
+    The temporary file is flushed and fsynced, then renamed over ``target``
+    (atomic on POSIX and Windows): readers see the old file or the new one.
+    """
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".crewstream-tmp-", suffix=".part")
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, target)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise

@@ -1,0 +1,141 @@
+"""The ``crewstream`` command.
+
+Exit codes (every subcommand):
+
+- 0: success (``diff``: the cassettes are equal);
+- 1: the check found something (``diff``: the cassettes differ);
+- 2: usage error or unreadable input (a ``CassetteFormatError`` names file and line).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable, Sequence
+from typing import Any, TextIO
+
+from crewstream_testing.errors import CrewstreamError
+
+EXIT_OK = 0
+EXIT_FOUND = 1
+EXIT_USAGE = 2
+
+Command = Callable[[argparse.Namespace, TextIO], int]
+_COMMANDS: dict[str, Command] = {}
+
+
+def command(name: str) -> Callable[[Command], Command]:
+    """Register a subcommand's runner under ``name``."""
+
+    def decorate(func: Command) -> Command:
+        _COMMANDS[name] = func
+        return func
+
+    return decorate
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="crewstream",
+        description="Inspect, compare and check CrewAI stream cassettes.",
+        epilog="exit codes: 0 ok, 1 differences or violations found, 2 usage error or unreadable input",
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    show = sub.add_parser("show", help="print a cassette as an aligned table of frames")
+    show.add_argument("cassette", help="path to a .jsonl cassette")
+    show.add_argument("--stream", type=int, default=None, help="only this stream (0-based)")
+    show.add_argument("--channel", action="append", default=None, help="only these channels (repeatable)")
+    show.add_argument("--width", type=int, default=60, help="maximum width of the content column")
+
+    diff = sub.add_parser("diff", help="print the first divergence between two cassettes")
+    diff.add_argument("expected", help="the reference cassette")
+    diff.add_argument("actual", help="the cassette to compare with it")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
+    """Run the ``crewstream`` command; returns the exit code."""
+    stream = out if out is not None else sys.stdout
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:
+        return EXIT_USAGE if exc.code not in (0, None) else EXIT_OK
+    try:
+        return _COMMANDS[args.command](args, stream)
+    except CrewstreamError as exc:
+        print(f"crewstream {args.command}: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+
+
+def content_of(frame: Any) -> str:
+    """The printable content of a frame: chunk text, else the most telling data field."""
+    data = frame.data
+    if isinstance(data.get("chunk"), str):
+        return str(data["chunk"])
+    tool_call = data.get("tool_call")
+    if isinstance(tool_call, dict):
+        function = tool_call.get("function") or {}
+        return f"{function.get('name') or ''}({function.get('arguments') or ''})"
+    for key in ("response", "error", "result", "output", "message", "content", "tool_name", "method_name", "flow_name"):
+        value = data.get(key)
+        if value not in (None, "", [], {}):
+            return value if isinstance(value, str) else repr(value)
+    return ""
+
+
+def _printable(text: str, width: int) -> str:
+    text = text.replace("\n", "\\n").replace("\t", "\\t")
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+@command("show")
+def run_show(args: argparse.Namespace, out: TextIO) -> int:
+    from crewstream_testing.cassette import Cassette
+
+    cassette = Cassette.load(args.cassette)
+    rows: list[tuple[str, ...]] = []
+    for index, stream in enumerate(cassette.streams):
+        if args.stream is not None and index != args.stream:
+            continue
+        for position, frame in enumerate(stream.frames):
+            if args.channel and frame.channel not in args.channel:
+                continue
+            rows.append(
+                (
+                    f"{index}:{position}",
+                    "" if frame.seq is None else str(frame.seq),
+                    frame.channel,
+                    frame.type,
+                    "/".join(frame.namespace[1:]),
+                    _printable(content_of(frame), args.width),
+                )
+            )
+    header = ("FRAME", "SEQ", "CHANNEL", "TYPE", "NAMESPACE", "CONTENT")
+    widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header) - 1)]
+    for row in [header, *rows]:
+        cells = [cell.ljust(widths[i]) for i, cell in enumerate(row[:-1])]
+        out.write("  ".join([*cells, row[-1]]).rstrip() + "\n")
+    for index, stream in enumerate(cassette.streams):
+        if args.stream is None or index == args.stream:
+            ending = stream.outcome
+            if stream.error:
+                ending += f" {stream.error.get('type')}: {stream.error.get('message')}"
+            out.write(f"stream {index} ({stream.source}): {len(stream.frames)} frames, ended: {ending}\n")
+    return EXIT_OK
+
+
+@command("diff")
+def run_diff(args: argparse.Namespace, out: TextIO) -> int:
+    from crewstream_testing.cassette import Cassette
+    from crewstream_testing.diff import cassette_divergence
+
+    expected = Cassette.load(args.expected)
+    actual = Cassette.load(args.actual)
+    lines = cassette_divergence(expected, actual)
+    if lines is None:
+        out.write(f"{args.expected} and {args.actual} are equal\n")
+        return EXIT_OK
+    out.write("\n".join(lines) + "\n")
+    return EXIT_FOUND

@@ -1,0 +1,34 @@
+"""Hook specifications (pluggy, project ``crewstream``).
+
+Implement them as plain functions named ``crewstream_*`` in a ``conftest.py``
+(the pytest plugin registers every conftest module) or in a module exposed
+through the ``crewstream`` entry-point group of an installed package. The
+``crewstream_testing.hookimpl`` marker adds ordering options (``tryfirst`` ...).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import pluggy
+
+if TYPE_CHECKING:
+    from crewstream_testing.normalize import NormalizeContext
+    from crewstream_testing.recorder import Recorder
+
+hookspec = pluggy.HookspecMarker("crewstream")
+
+
+@hookspec
+def crewstream_normalize_frame(frame: dict[str, Any], context: NormalizeContext) -> None:
+    """Normalize one frame further, in place, after the built-in rules ran.
+
+    ``frame`` is the normalized envelope as a dict; replace volatile values with
+    ``context.placeholder(kind, value)`` so equal values get equal placeholders
+    across the streams of the cassette.
+    """
+
+
+@hookspec
+def crewstream_configure_recorder(recorder: Recorder) -> None:
+    """Adjust a Recorder when it is created (by the ``stream_recorder`` fixture or by hand)."""

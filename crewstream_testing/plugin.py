@@ -1,0 +1,165 @@
+"""pytest wiring only: options, ini keys, the marker, fixtures and hooks forwarding to the core.
+
+Loading this module must stay cheap: it imports neither crewai nor the
+recorder; fixtures import what they need when a test asks for them.
+
+Option precedence, highest first (for the record mode and the clock):
+the command-line flag, then the test's ``@pytest.mark.crewstream(...)``
+argument, then the ini key, then the default (record mode ``none`` when the
+``CI`` environment variable is set, ``once`` otherwise; clock ``virtual``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Generator, Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+if TYPE_CHECKING:
+    from crewstream_testing.modes import CassetteBinding, MarkerOptions
+    from crewstream_testing.recorder import Recorder
+
+MARKER = "crewstream"
+_BINDING = pytest.StashKey["CassetteBinding"]()
+# crewstream_* plugins registered per pytest plugin manager (pytester nests runs).
+_registered: dict[int, list[Any]] = {}
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("crewstream", "crewstream: record/replay of CrewAI streams")
+    group.addoption(
+        "--crewstream-record",
+        action="store",
+        dest="crewstream_record",
+        default=None,
+        choices=("none", "once", "new_episodes", "all"),
+        help="cassette record mode (default: 'none' when $CI is set, else 'once')",
+    )
+    parser.addini("crewstream_record_mode", "default record mode (none, once, new_episodes, all)", default="")
+    parser.addini(
+        "crewstream_cassette_dir",
+        "directory for cassettes, relative to rootdir (default: cassettes/ beside each test file)",
+        default="",
+    )
+    parser.addini("crewstream_clock", "virtual (frozen, exact timestamps) or real", default="virtual")
+    parser.addini(
+        "crewstream_hermetic",
+        "isolate crewai in tests that use crewstream (telemetry off, temp storage, handlers reset)",
+        type="bool",
+        default=True,
+    )
+    parser.addini("crewstream_quiet", "silence crewai's console rendering during tests", type="bool", default=True)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers",
+        "crewstream(cassette=None, record=None, clock=None, hermetic=None, allow_unused=False): "
+        "configure crewstream recording for this test",
+    )
+    if config.getini("crewstream_hermetic"):
+        from crewstream_testing.hermetic import quiet_environment
+
+        quiet_environment()
+
+
+def pytest_plugin_registered(plugin: Any, manager: pytest.PytestPluginManager) -> None:
+    # pytest only collects hooks named pytest_*; crewstream_* functions in a
+    # conftest (or a -p plugin) go to crewstream's own pluggy manager.
+    names = getattr(plugin, "__dict__", None)
+    if names is None or not any(name.startswith("crewstream_") for name in names):
+        return
+    from crewstream_testing.hooks import register
+
+    register(plugin)
+    _registered.setdefault(id(manager), []).append(plugin)
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    plugins = _registered.pop(id(config.pluginmanager), [])
+    if plugins:
+        from crewstream_testing.hooks import unregister
+
+        for plugin in plugins:
+            unregister(plugin)
+
+
+def _marker_options(item: pytest.Item) -> MarkerOptions:
+    from crewstream_testing.modes import MarkerOptions
+
+    marker = item.get_closest_marker(MARKER)
+    if marker is None:
+        return MarkerOptions()
+    return MarkerOptions.from_marker(marker.args, marker.kwargs, item.nodeid)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if item.get_closest_marker(MARKER) is not None and isinstance(item, pytest.Function):
+            if "crewstream_hermetic" not in item.fixturenames:
+                item.fixturenames.insert(0, "crewstream_hermetic")
+
+
+@pytest.fixture
+def crewstream_hermetic(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """crewai isolated for this test (unless ``hermetic=False`` or ini ``crewstream_hermetic = false``)."""
+    options = _marker_options(request.node)
+    enabled = options.hermetic if options.hermetic is not None else request.config.getini("crewstream_hermetic")
+    if not enabled:
+        yield
+        return
+    from crewstream_testing.hermetic import CrewaiIsolation
+
+    isolation = CrewaiIsolation(
+        tmp_path_factory.mktemp("crewai-storage"), quiet=bool(request.config.getini("crewstream_quiet"))
+    )
+    with isolation:
+        yield
+
+
+@pytest.fixture
+def stream_recorder(request: pytest.FixtureRequest, crewstream_hermetic: None) -> Iterator[Recorder]:
+    """A Recorder bound to this test's cassette: ``with stream_recorder.record(session) as s: ...``.
+
+    When the test body passes, the recorded streams are written to, or
+    compared with, the test's cassette according to the record mode.
+    """
+    from crewstream_testing.modes import CassetteBinding, cassette_path, resolve_mode
+    from crewstream_testing.recorder import Recorder
+
+    config = request.config
+    options = _marker_options(request.node)
+    mode = resolve_mode(config.getoption("crewstream_record"), options.record, config.getini("crewstream_record_mode"))
+    clock = options.clock or config.getini("crewstream_clock") or "virtual"
+    ini_dir = config.getini("crewstream_cassette_dir")
+    path = cassette_path(
+        Path(str(request.node.path)),
+        request.node.name,
+        cassette=options.cassette,
+        cassette_dir=(config.rootpath / ini_dir) if ini_dir else None,
+    )
+    recorder = Recorder(clock=clock)
+    request.node.stash[_BINDING] = CassetteBinding(recorder, path, mode, test_id=request.node.nodeid)
+    try:
+        yield recorder
+    finally:
+        recorder.close()
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_call(item: pytest.Item) -> Generator[None, None, None]:
+    # Compare or write the cassette in the call phase, once the body passed,
+    # so that a divergence is reported as a test failure, not a teardown error.
+    result = yield
+    binding = item.stash.get(_BINDING, None)
+    if binding is not None:
+        from crewstream_testing.errors import CassetteMismatchError, CassetteNotFoundError
+
+        binding.recorder.close()
+        try:
+            binding.finish()
+        except (CassetteMismatchError, CassetteNotFoundError) as exc:
+            pytest.fail(f"crewstream: {exc}", pytrace=False)
+    return result
