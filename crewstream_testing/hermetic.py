@@ -33,6 +33,10 @@ def quiet_environment(environ: dict[str, str] | None = None) -> None:
         target.setdefault(key, value)
 
 
+def _silent(*args: Any, **kwargs: Any) -> None:
+    """Stands in for crewai's console printing while a test runs."""
+
+
 class CrewaiIsolation:
     """Isolates crewai's process-wide state for the duration of one test."""
 
@@ -71,6 +75,10 @@ class CrewaiIsolation:
         if formatter is not None and hasattr(formatter, "verbose"):
             self._verbose = formatter.verbose
             formatter.verbose = False
+            # Flow panels print whatever `verbose` says; shadowing the instance's
+            # print silences them in every thread (a ContextVar would not reach
+            # the handler threads of runs started before the test).
+            formatter.print = _silent
         for handler in self._saved_sync.get(LLMStreamChunkEvent, frozenset()):
             if "EventListener" in getattr(handler, "__qualname__", ""):
                 bus.off(LLMStreamChunkEvent, handler)
@@ -98,6 +106,7 @@ class CrewaiIsolation:
             from crewai.events.event_listener import event_listener
 
             event_listener.formatter.verbose = self._verbose
+            event_listener.formatter.__dict__.pop("print", None)
             self._verbose = None
         for key, value in self._saved_env.items():
             if value is None:
