@@ -15,6 +15,7 @@ import pluggy
 if TYPE_CHECKING:
     from crewstream_testing.normalize import NormalizeContext
     from crewstream_testing.recorder import Recorder
+    from crewstream_testing.redact import RedactContext
 
 hookspec = pluggy.HookspecMarker("crewstream")
 
@@ -32,3 +33,14 @@ def crewstream_normalize_frame(frame: dict[str, Any], context: NormalizeContext)
 @hookspec
 def crewstream_configure_recorder(recorder: Recorder) -> None:
     """Adjust a Recorder when it is created (by the ``stream_recorder`` fixture or by hand)."""
+
+
+@hookspec
+def crewstream_redact(record: dict[str, Any], context: RedactContext) -> None:
+    """Redact one cassette line further, in place, after the built-in rules ran.
+
+    ``record`` is the line as a dict (``kind`` is ``stream``, ``frame``, ``end``
+    or ``llm_call``); replace a secret with ``context.marker(secret)`` so the same
+    secret gets the same ``<redacted:N>`` marker everywhere in the cassette.
+    Runs before any cassette or snapshot is written and in ``crewstream scrub``.
+    """

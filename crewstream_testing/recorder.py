@@ -23,6 +23,7 @@ from crewstream_testing.errors import CrewstreamUsageError
 from crewstream_testing.frames import Frame
 from crewstream_testing.hooks import frame_hooks, get_plugin_manager
 from crewstream_testing.normalize import FrameHook, Normalizer
+from crewstream_testing.redact import Redactor
 
 S = TypeVar("S")
 
@@ -44,10 +45,18 @@ class Recorder:
     ``clock="real"`` leaves time alone and stores every timestamp as 0.0.
     """
 
-    def __init__(self, *, clock: str = "real", frame_hooks: Sequence[FrameHook] | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        clock: str = "real",
+        frame_hooks: Sequence[FrameHook] | None = None,
+        redactor: Redactor | None = None,
+    ) -> None:
         if clock not in CLOCKS:
             raise CrewstreamUsageError(f"clock must be one of {CLOCKS}, not {clock!r}")
         self.clock = clock
+        # Secrets never reach disk: every cassette (and snapshot) passes through it.
+        self.redactor = redactor if redactor is not None else Redactor()
         self.frame_hooks: list[FrameHook] = list(frame_hooks) if frame_hooks is not None else []
         self.llm_calls: list[dict[str, Any]] = []
         self._recordings: list[_Recording] = []
@@ -105,7 +114,7 @@ class Recorder:
         )
 
     def cassette(self) -> Cassette:
-        """Everything recorded so far, normalized, as a Cassette."""
+        """Everything recorded so far, normalized and redacted, as a Cassette."""
         raw = self.raw_streams()
         normalizer = self.normalizer()
         normalized = normalizer.normalize_streams([stream.frames for stream in raw])
@@ -120,11 +129,13 @@ class Recorder:
             )
             for stream, frames in zip(raw, normalized, strict=True)
         ]
-        return Cassette(
-            streams=streams,
-            llm_calls=[normalizer.value(call) for call in self.llm_calls],
-            crewai_version=crewai_version(),
-            clock=self.clock,
+        return self.redactor.cassette(
+            Cassette(
+                streams=streams,
+                llm_calls=[normalizer.value(call) for call in self.llm_calls],
+                crewai_version=crewai_version(),
+                clock=self.clock,
+            )
         )
 
     @property

@@ -1,0 +1,593 @@
+"""Redaction: secrets never reach a cassette or a snapshot.
+
+``Recorder.cassette()`` runs a ``Redactor`` over everything it returns, so the
+``stream_recorder`` fixture, a plain ``Recorder`` and snapshots all write
+redacted data; it is on by default. A secret is replaced by a stable marker
+``<redacted:N>``: the same secret gets the same marker everywhere in one
+cassette, numbered by first appearance in cassette order, so two recordings
+of the same run are byte-identical and the structure stays visible.
+
+What is a secret (each rule applies to every string of every line: frames,
+stream results and errors, ``llm_calls`` records):
+
+- the value of an environment variable whose name looks like a credential
+  (``*_API_KEY``, ``*_KEY``, ``*_TOKEN``, ``*SECRET*``, ``*PASSWORD*``, ``*_PAT``,
+  ``*CREDENTIALS*`` ...) when it is at least ``min_length`` (8) characters long
+  and not a word such as ``true``;
+- provider key shapes (``BUILTIN_PATTERNS``): ``sk-...``, ``sk-ant-...``,
+  ``sk-proj-...``, ``xai-...``, ``gsk_...``, ``AIza...``, ``ghp_...``/``github_pat_...``,
+  ``AKIA...``, ``xox?-...``, ``hf_...``, Stripe keys, JWTs, private-key blocks,
+  ``Bearer`` tokens, credentials in URLs (``https://user:pass@host``, ``?api_key=...``);
+- the whole string value of a key named like a credential (``api_key``,
+  ``authorization``, ``x-api-key``, ``password``, ``token``, ``client_secret``,
+  ``cookie`` ...), at any depth, unless a rule above already marked part of it;
+- extra regular expressions (``crewstream_redact_patterns`` ini key, or
+  ``Redactor(patterns=...)``): the whole match, or only the group named ``secret``;
+- extra JSON paths (``crewstream_redact_paths``): dotted keys matched against each
+  cassette line, ``*`` for one key or list index, ``**`` for any number of them,
+  e.g. ``data.state.customer_email`` or ``**.ssn``; the value there is redacted whole;
+- whatever ``crewstream_redact(record, context)`` hook implementations replace.
+
+For the LLM replay code: a live request must be compared with the recorded one
+after the same redaction. Call ``redact_for_matching(value)`` on BOTH sides (the
+recorded request as loaded from the cassette and the live request): it applies
+the rules above and then writes every marker as plain ``<redacted>``, so the
+comparison does not depend on how markers were numbered in the cassette.
+
+Values that are not secrets by these rules are kept: a password that is not in
+the environment, not under a credential-named key and has no known shape is not
+found. Audit a cassette with ``crewstream scrub --check PATH``.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from crewstream_testing.errors import CrewstreamUsageError
+
+if TYPE_CHECKING:
+    from crewstream_testing.cassette import Cassette
+
+MARKER_RE = re.compile(r"<redacted:(\d+)>")
+"""A marker written in place of a secret."""
+
+MATCH_MARKER = "<redacted>"
+"""What every marker becomes in ``redact_for_matching``."""
+
+DEFAULT_MIN_LENGTH = 8
+"""Shortest environment value treated as a secret (shorter ones are flags, not keys)."""
+
+MAX_DEPTH = 200
+"""Deepest nesting the redactor walks; deeper values are refused with a clear error."""
+
+BUILTIN_PATTERNS: tuple[tuple[str, str], ...] = (
+    (
+        "private key",
+        r"-----BEGIN (?:[A-Z0-9]+ )*PRIVATE KEY-----[\s\S]*?-----END (?:[A-Z0-9]+ )*PRIVATE KEY-----",
+    ),
+    ("anthropic key", r"\bsk-ant-[A-Za-z0-9_\-]{16,}"),
+    ("openai key", r"\bsk-(?=[A-Za-z0-9_\-]*\d)[A-Za-z0-9_\-]{16,}"),
+    ("xai key", r"\bxai-[A-Za-z0-9]{20,}"),
+    ("groq key", r"\bgsk_[A-Za-z0-9]{20,}"),
+    ("google api key", r"\bAIza[0-9A-Za-z_\-]{35}"),
+    ("github token", r"\b(?:gh[pousr]_[A-Za-z0-9]{30,}|github_pat_[A-Za-z0-9_]{30,})"),
+    ("aws access key", r"\b(?:AKIA|ASIA)[0-9A-Z]{16}\b"),
+    ("slack token", r"\bxox[abposr]-[A-Za-z0-9\-]{10,}"),
+    ("huggingface token", r"\bhf_[A-Za-z0-9]{30,}"),
+    ("stripe key", r"\b[rsp]k_(?:live|test)_[A-Za-z0-9]{16,}"),
+    ("jwt", r"\beyJ[A-Za-z0-9_\-]{6,}\.eyJ[A-Za-z0-9_\-]{6,}\.[A-Za-z0-9_\-]{6,}"),
+    (
+        "bearer token",
+        r"(?i:\bbearer)\s+(?P<secret>(?=[A-Za-z0-9._~+/\-]*\d)[A-Za-z0-9._~+/\-]{8,}=*)",
+    ),
+    ("url credentials", r"(?<=://)(?P<secret>[^/\s:@\"'<>]+:[^/\s@\"'<>]+)(?=@)"),
+    (
+        "url query credential",
+        r"[?&](?i:api[_\-]?key|key|token|access_token|secret|password|signature|sig)"
+        r"=(?P<secret>[^&\s#\"'<>]{6,})",
+    ),
+)
+"""Built-in secret shapes, as ``(rule name, regex)``; a ``secret`` group limits what is replaced."""
+
+_ENV_NAME_RE = re.compile(
+    r"(?:^|_)(?:API_?KEY|APIKEY|KEY|TOKEN|SECRET|SECRET_KEY|ACCESS_KEY|PRIVATE_KEY|PASSWORD|PASSWD"
+    r"|PASSPHRASE|PAT|CREDENTIALS?)(?:_|$)|SECRET|PASSWORD|CREDENTIAL",
+    re.IGNORECASE,
+)
+_KEY_NAME_RE = re.compile(
+    r"(?:[a-z0-9]+_)*(?:api_?key|apikey|access_key|secret_key|private_key|secret|client_secret"
+    r"|password|passwd|passphrase|token|access_token|refresh_token|id_token|auth_token"
+    r"|session_token|api_token|bearer_token|authorization|proxy_authorization|cookie|set_cookie"
+    r"|credentials?)"
+)
+_BORING_VALUES = frozenset(
+    {
+        "true",
+        "false",
+        "none",
+        "null",
+        "yes",
+        "no",
+        "on",
+        "off",
+        "enabled",
+        "disabled",
+        "dummy",
+        "test",
+    }
+)
+_PLACEHOLDER_RE = re.compile(r"<[a-z]+:\d+>|#\d+|<redacted>|\*+")
+# Cassette line keys that carry the file's structure, never user data.
+_STRUCTURAL = frozenset(
+    {
+        "kind",
+        "stream",
+        "source",
+        "outcome",
+        "index",
+        "id",
+        "type",
+        "channel",
+        "seq",
+        "version",
+        "timestamp",
+        "parent_id",
+        "previous_id",
+    }
+)
+
+
+def looks_like_credential_name(name: str) -> bool:
+    """True when an environment variable's name says it holds a credential."""
+    return _ENV_NAME_RE.search(name) is not None
+
+
+def looks_like_credential_key(key: str) -> bool:
+    """True when a JSON key (``api_key``, ``Authorization``, ``x-api-key`` ...) names a credential."""
+    return _KEY_NAME_RE.fullmatch(key.lower().replace("-", "_")) is not None
+
+
+def credential_values(
+    environ: Mapping[str, str], min_length: int = DEFAULT_MIN_LENGTH
+) -> dict[str, str]:
+    """Secret environment values mapped to their variable's name (never print the keys)."""
+    found: dict[str, str] = {}
+    for name in sorted(environ):
+        value = environ[name]
+        if (
+            len(value) >= min_length
+            and value.strip().lower() not in _BORING_VALUES
+            and looks_like_credential_name(name)
+        ):
+            found.setdefault(value, name)
+    return found
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One redacted value: where it was and which rule found it (never the value itself)."""
+
+    line: int | None
+    path: str
+    rule: str
+
+    def describe(self) -> str:
+        where = f"line {self.line}" if self.line is not None else "value"
+        return f"{where}: {self.path or '<root>'}: {self.rule}"
+
+
+@dataclass
+class Redaction:
+    """The result of redacting a cassette: the new cassette and what was replaced."""
+
+    cassette: Cassette
+    findings: list[Finding] = field(default_factory=list)
+
+    @property
+    def changed(self) -> bool:
+        return bool(self.findings)
+
+
+class RedactContext:
+    """What a ``crewstream_redact`` hook sees beside the record: stable markers and the line."""
+
+    __slots__ = ("_pass", "line")
+
+    def __init__(self, redaction_pass: _Pass, line: int | None) -> None:
+        self._pass = redaction_pass
+        self.line = line
+
+    def marker(self, secret: str) -> str:
+        """The stable marker of ``secret`` in this cassette (``<redacted:N>``)."""
+        return self._pass.marker(secret)
+
+    def redact(self, value: Any) -> Any:
+        """``value`` with every built-in and configured rule applied."""
+        return self._pass.value(value, [], None, False)
+
+
+@dataclass(frozen=True)
+class _Rule:
+    name: str
+    regex: re.Pattern[str]
+    group: str | int
+
+
+class Redactor:
+    """Finds secrets and replaces them with stable markers; on unless ``enabled=False``.
+
+    ``environ`` defaults to ``os.environ``, read anew for every cassette, so a
+    variable set during a test (``monkeypatch.setenv``) counts. ``patterns`` are
+    extra regular expressions, ``paths`` extra JSON paths, ``secrets`` literal
+    values (for instance from a vault) to redact wherever they appear.
+    """
+
+    def __init__(
+        self,
+        *,
+        enabled: bool = True,
+        environ: Mapping[str, str] | None = None,
+        patterns: Iterable[str] = (),
+        paths: Iterable[str] = (),
+        secrets: Iterable[str] = (),
+        min_length: int = DEFAULT_MIN_LENGTH,
+        use_hooks: bool = True,
+    ) -> None:
+        self.enabled = enabled
+        self.environ = environ
+        self.min_length = min_length
+        self.use_hooks = use_hooks
+        self._rules: list[_Rule] = [_compile(name, regex) for name, regex in BUILTIN_PATTERNS]
+        self._builtin_count = len(self._rules)
+        self._paths: list[tuple[str, list[str]]] = []
+        self._secrets: dict[str, str] = {}
+        for pattern in patterns:
+            self.add_pattern(pattern)
+        for path in paths:
+            self.add_path(path)
+        for secret in secrets:
+            self.add_secret(secret)
+
+    # -- configuration ------------------------------------------------------------
+    def add_pattern(self, pattern: str, name: str | None = None) -> None:
+        """Redact every match of ``pattern`` (only its ``secret`` group, when it has one)."""
+        number = len(self._rules) - self._builtin_count + 1
+        self._rules.append(_compile(name or f"pattern {number}", pattern))
+
+    def add_path(self, path: str) -> None:
+        """Redact the value at ``path`` (``a.b.c``, ``*`` one level, ``**`` any levels) of each line."""
+        segments = path.strip().split(".")
+        if not path.strip() or any(not s for s in segments):
+            raise CrewstreamUsageError(
+                f"redaction path {path!r} is not a dotted path; write keys separated by '.', "
+                "with '*' for any one key and '**' for any number of keys (e.g. data.state.api_token)"
+            )
+        self._paths.append((path.strip(), segments))
+
+    def add_secret(self, value: str, name: str = "listed secret") -> None:
+        """Redact ``value`` wherever it appears, whatever its length."""
+        if value:
+            self._secrets.setdefault(value, name)
+
+    # -- redacting ------------------------------------------------------------------
+    def redact_cassette(self, cassette: Cassette) -> Redaction:
+        """A redacted copy of ``cassette`` and the list of what was replaced.
+
+        Markers already in the cassette (from an earlier redaction, or replayed
+        from a redacted recording) are kept; new secrets get numbers those do not use.
+        """
+        if not self.enabled:
+            return Redaction(cassette)
+        first = _Pass(self, reserved=frozenset())
+        result = first.cassette(cassette)
+        clash = first.literal_numbers & set(first.assigned_numbers())
+        if not clash:
+            return result
+        second = _Pass(self, reserved=frozenset(first.literal_numbers))
+        return second.cassette(cassette)
+
+    def cassette(self, cassette: Cassette) -> Cassette:
+        """A redacted copy of ``cassette`` (the same object when redaction is off)."""
+        return self.redact_cassette(cassette).cassette
+
+    def redact(self, value: Any) -> Any:
+        """A redacted copy of any JSON-like value, numbered on its own."""
+        if not self.enabled:
+            return value
+        return _Pass(self, reserved=frozenset()).value(value, [], None, False)
+
+    # -- internals ----------------------------------------------------------------
+    def _env_secrets(self) -> dict[str, str]:
+        environ = os.environ if self.environ is None else self.environ
+        found = {
+            value: f"env {name}"
+            for value, name in credential_values(environ, self.min_length).items()
+        }
+        for value, name in self._secrets.items():
+            found.setdefault(value, name)
+        return found
+
+
+def redact_for_matching(value: Any, redactor: Redactor | None = None) -> Any:
+    """``value`` redacted by ``redactor`` (a default one when None), every marker as ``<redacted>``.
+
+    Apply it to both sides of a comparison (a live LLM request, a recorded one):
+    equal requests compare equal whatever numbers their secrets got in the cassette.
+    """
+    redacted = (redactor if redactor is not None else Redactor()).redact(value)
+    return _collapse(redacted, 0)
+
+
+def _collapse(value: Any, depth: int) -> Any:
+    if isinstance(value, str):
+        return MARKER_RE.sub(MATCH_MARKER, value) if "<redacted:" in value else value
+    if depth > MAX_DEPTH:
+        raise CrewstreamUsageError(
+            f"value nested deeper than {MAX_DEPTH} levels cannot be redacted"
+        )
+    if isinstance(value, dict):
+        return {k: _collapse(v, depth + 1) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_collapse(v, depth + 1) for v in value]
+    return value
+
+
+def _compile(name: str, pattern: str) -> _Rule:
+    try:
+        regex = re.compile(pattern)
+    except re.error as exc:
+        raise CrewstreamUsageError(
+            f"redaction pattern {pattern!r} is not a valid regular expression ({exc}); "
+            "fix it in crewstream_redact_patterns"
+        ) from None
+    group: str | int = "secret" if "secret" in regex.groupindex else 0
+    return _Rule(name, regex, group)
+
+
+def _match_path(pattern: list[str], path: list[str]) -> bool:
+    if not pattern:
+        return not path
+    head, rest = pattern[0], pattern[1:]
+    if head == "**":
+        return any(_match_path(rest, path[i:]) for i in range(len(path) + 1))
+    if not path:
+        return False
+    return (head == "*" or head == path[0]) and _match_path(rest, path[1:])
+
+
+class _Pass:
+    """One redaction of one cassette (or value): its markers, numbers and findings."""
+
+    def __init__(self, redactor: Redactor, reserved: frozenset[int]) -> None:
+        self.redactor = redactor
+        self.reserved = reserved
+        self.markers: dict[str, str] = {}
+        self.next_number = 1
+        self.literal_numbers: set[int] = set()
+        self.findings: list[Finding] = []
+        self.line: int | None = None
+        secrets = redactor._env_secrets()
+        # Longest first, so a secret that contains another is replaced whole.
+        self.literals = sorted(secrets.items(), key=lambda item: (-len(item[0]), item[0]))
+        self.rules = redactor._rules
+        # One combined search decides quickly that a string holds nothing to replace.
+        scan = [
+            rule.regex.pattern.replace("(?P<secret>", "(?:")
+            for rule in self.rules[: redactor._builtin_count]
+        ]
+        scan.extend(re.escape(value) for value, _ in self.literals)
+        self.scan = re.compile("|".join(f"(?:{p})" for p in scan))
+        self.extra_rules = self.rules[redactor._builtin_count :]
+        self.paths = redactor._paths
+        self.min_scan = min([len(value) for value, _ in self.literals] + [8])
+        self.key_cache: dict[str, bool] = {}
+        self.hook: Callable[..., Any] | None = None
+        if redactor.use_hooks:
+            from crewstream_testing.hooks import get_plugin_manager
+
+            hook = get_plugin_manager().hook.crewstream_redact
+            if hook.get_hookimpls():
+                self.hook = hook
+
+    def assigned_numbers(self) -> list[int]:
+        return [int(marker[10:-1]) for marker in self.markers.values()]
+
+    def marker(self, secret: str) -> str:
+        known = self.markers.get(secret)
+        if known is not None:
+            return known
+        while self.next_number in self.reserved:
+            self.next_number += 1
+        made = f"<redacted:{self.next_number}>"
+        self.next_number += 1
+        self.markers[secret] = made
+        return made
+
+    def found(self, path: list[str], rule: str) -> None:
+        self.findings.append(Finding(self.line, ".".join(path), rule))
+
+    # -- strings --------------------------------------------------------------------
+    def text(self, value: str, path: list[str]) -> str:
+        if "<redacted:" in value:
+            self.literal_numbers.update(int(n) for n in MARKER_RE.findall(value))
+            if MARKER_RE.fullmatch(value):
+                return value
+        if len(value) >= self.min_scan and self.scan.search(value) is not None:
+            for secret, name in self.literals:
+                if secret in value:
+                    value = value.replace(secret, self.marker(secret))
+                    self.found(path, name)
+            for rule in self.rules[: self.redactor._builtin_count]:
+                value = self.apply(rule, value, path)
+        for rule in self.extra_rules:
+            value = self.apply(rule, value, path)
+        return value
+
+    def apply(self, rule: _Rule, value: str, path: list[str]) -> str:
+        if rule.regex.search(value) is None:
+            return value
+
+        def replace(match: re.Match[str]) -> str:
+            secret = match.group(rule.group)
+            if not secret or MARKER_RE.fullmatch(secret):
+                return match.group(0)
+            self.found(path, rule.name)
+            start, end = match.span(rule.group)
+            offset = match.start(0)
+            whole = match.group(0)
+            return whole[: start - offset] + self.marker(secret) + whole[end - offset :]
+
+        return rule.regex.sub(replace, value)
+
+    def whole(self, value: Any, path: list[str], rule: str) -> Any:
+        """Redact a scalar entirely (credential-named key, configured path)."""
+        if value is None or isinstance(value, bool):
+            return value
+        if isinstance(value, str):
+            redacted = self.text(value, path)
+            if not redacted or "<redacted:" in redacted or _PLACEHOLDER_RE.fullmatch(redacted):
+                return redacted
+            if redacted.strip().lower() in _BORING_VALUES:
+                return redacted
+            self.found(path, rule)
+            return self.marker(value)
+        self.found(path, rule)
+        return self.marker(repr(value))
+
+    # -- structures -----------------------------------------------------------------
+    def is_credential_key(self, key: str) -> bool:
+        known = self.key_cache.get(key)
+        if known is None:
+            known = self.key_cache[key] = looks_like_credential_key(key)
+        return known
+
+    def value(self, value: Any, path: list[str], rule: str | None, top: bool) -> Any:
+        if self.paths and path:
+            for text, pattern in self.paths:
+                if _match_path(pattern, path):
+                    rule = f"path {text}"
+                    break
+        if isinstance(value, str):
+            return self.whole(value, path, rule) if rule else self.text(value, path)
+        if isinstance(value, dict):
+            if len(path) > MAX_DEPTH:
+                raise CrewstreamUsageError(
+                    f"value at {'.'.join(path)[:200]!r} is nested deeper than {MAX_DEPTH} levels; "
+                    "crewstream cannot redact it: store a flatter value"
+                )
+            out: dict[Any, Any] | None = None
+            for key, item in value.items():
+                if top and key in _STRUCTURAL:
+                    continue
+                name = str(key)
+                inner = rule
+                if inner is None and isinstance(key, str) and self.is_credential_key(key):
+                    inner = f"key {key!r}"
+                path.append(name)
+                new = self.value(item, path, inner, False)
+                path.pop()
+                if new is not item:
+                    if out is None:
+                        out = dict(value)
+                    out[key] = new
+            return value if out is None else out
+        if isinstance(value, list | tuple):
+            if len(path) > MAX_DEPTH:
+                raise CrewstreamUsageError(
+                    f"value at {'.'.join(path)[:200]!r} is nested deeper than {MAX_DEPTH} levels; "
+                    "crewstream cannot redact it: store a flatter value"
+                )
+            items: list[Any] | None = None
+            for index, item in enumerate(value):
+                path.append(str(index))
+                new = self.value(item, path, rule, False)
+                path.pop()
+                if new is not item:
+                    if items is None:
+                        items = list(value)
+                    items[index] = new
+            if items is None:
+                return value
+            return items
+        if rule and isinstance(value, int | float):
+            return self.whole(value, path, rule)
+        return value
+
+    def record(self, record: dict[str, Any], line: int) -> dict[str, Any]:
+        self.line = line
+        out: dict[str, Any] = self.value(record, [], None, True)
+        if self.hook is not None:
+            copy = _deep_copy(out)
+            self.hook(record=copy, context=RedactContext(self, line))
+            if copy != out:
+                self.found([], "crewstream_redact hook")
+                out = copy
+        return out
+
+    # -- a cassette -------------------------------------------------------------------
+    def cassette(self, cassette: Cassette) -> Redaction:
+        from crewstream_testing.cassette import Cassette, StreamRecord
+        from crewstream_testing.frames import Frame
+
+        line = 1
+        streams: list[StreamRecord] = []
+        for index, stream in enumerate(cassette.streams):
+            line += 1
+            head = self.record(
+                {"kind": "stream", "stream": index, "source": stream.source, "name": stream.name},
+                line,
+            )
+            frames: list[Frame] = []
+            for frame in stream.frames:
+                line += 1
+                raw = frame.to_dict()
+                raw["kind"] = "frame"
+                raw["stream"] = index
+                new = self.record(raw, line)
+                frames.append(frame if new is raw else Frame.from_dict(new))
+            line += 1
+            end = self.record(
+                {
+                    "kind": "end",
+                    "stream": index,
+                    "outcome": stream.outcome,
+                    "result": stream.result,
+                    "error": stream.error,
+                },
+                line,
+            )
+            streams.append(
+                StreamRecord(
+                    source=stream.source,
+                    frames=frames,
+                    outcome=stream.outcome,
+                    result=end.get("result"),
+                    error=end.get("error"),
+                    name=head.get("name"),
+                )
+            )
+        calls: list[dict[str, Any]] = []
+        for index, call in enumerate(cassette.llm_calls):
+            line += 1
+            new = self.record({**call, "kind": "llm_call", "index": index}, line)
+            calls.append({k: v for k, v in new.items() if k not in ("kind", "index")})
+        redacted = Cassette(
+            streams=streams,
+            llm_calls=calls,
+            crewai_version=cassette.crewai_version,
+            clock=cassette.clock,
+            path=cassette.path,
+        )
+        return Redaction(redacted, self.findings)
+
+
+def _deep_copy(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _deep_copy(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_deep_copy(v) for v in value]
+    return value
