@@ -51,6 +51,16 @@ def build_parser() -> argparse.ArgumentParser:
     diff = sub.add_parser("diff", help="print the first divergence between two cassettes")
     diff.add_argument("expected", help="the reference cassette")
     diff.add_argument("actual", help="the cassette to compare with it")
+
+    scrub = sub.add_parser("scrub", help="redact secrets in cassettes, in place (atomically)")
+    scrub.add_argument("paths", nargs="+", metavar="PATH", help="cassettes, or directories to search for *.jsonl")
+    scrub.add_argument(
+        "--check", action="store_true", help="only report what would be redacted; exit 1 when something would"
+    )
+    scrub.add_argument("--pattern", action="append", default=[], help="extra regular expression to redact (repeatable)")
+    scrub.add_argument(
+        "--path", dest="json_paths", action="append", default=[], help="extra JSON path to redact, e.g. data.state.email"
+    )
     return parser
 
 
@@ -139,3 +149,39 @@ def run_diff(args: argparse.Namespace, out: TextIO) -> int:
         return EXIT_OK
     out.write("\n".join(lines) + "\n")
     return EXIT_FOUND
+
+
+MAX_FINDINGS_SHOWN = 20
+
+
+@command("scrub")
+def run_scrub(args: argparse.Namespace, out: TextIO) -> int:
+    from crewstream_testing.redact import Redactor
+    from crewstream_testing.scrub import cassette_files, scrub_file
+
+    redactor = Redactor(patterns=args.pattern, paths=args.json_paths)
+    files = list(cassette_files(args.paths))
+    if not files:
+        print(f"crewstream scrub: no cassettes (*.jsonl) under {', '.join(args.paths)}", file=sys.stderr)
+        return EXIT_USAGE
+    status = EXIT_OK
+    for path in files:
+        result = scrub_file(path, redactor, check=args.check)
+        if result.error is not None:
+            print(f"crewstream scrub: {result.error}", file=sys.stderr)
+            status = EXIT_USAGE
+            continue
+        count = len(result.findings)
+        if not count:
+            out.write(f"{path}: clean\n")
+            continue
+        out.write(f"{path}: {'would redact' if args.check else 'redacted'} {count} secret(s)\n")
+        for finding in result.findings[:MAX_FINDINGS_SHOWN]:
+            out.write(f"  {finding.describe()}\n")
+        if count > MAX_FINDINGS_SHOWN:
+            out.write(f"  ... and {count - MAX_FINDINGS_SHOWN} more\n")
+        if args.check and status == EXIT_OK:
+            status = EXIT_FOUND
+    if status == EXIT_FOUND:
+        out.write(f"to redact them: crewstream scrub {' '.join(args.paths)}\n")
+    return status

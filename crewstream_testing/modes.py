@@ -16,7 +16,7 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +27,8 @@ from crewstream_testing.errors import (
     CassetteNotFoundError,
     CrewstreamUsageError,
 )
+from crewstream_testing.hygiene import partial_use_message, unused_streams
+from crewstream_testing.locking import cassette_lock
 from crewstream_testing.recorder import CLOCKS, Recorder
 
 RECORD_MODES = ("none", "once", "new_episodes", "all")
@@ -122,16 +124,23 @@ class CassetteBinding:
     path: Path
     mode: str
     test_id: str = ""
+    allow_unused: bool = False
 
     def finish(self) -> str:
         """Apply the record mode. Returns what happened: ``written``, ``matched`` or ``idle``.
 
         Raises ``CassetteNotFoundError`` (mode ``none``, no cassette) or
-        ``CassetteMismatchError`` (the run differs from the cassette).
+        ``CassetteMismatchError`` (the run differs from the cassette, or used
+        only its first streams while ``allow_unused`` is false).
         """
         actual = self.recorder.cassette()
         if not actual.streams and not actual.llm_calls:
             return "idle"
+        # Another process (pytest-xdist) may write or read the same cassette.
+        with cassette_lock(self.path):
+            return self._finish(actual)
+
+    def _finish(self, actual: Cassette) -> str:
         exists = self.path.exists()
         if self.mode == "all" or (not exists and self.mode in ("once", "new_episodes")):
             actual.save(self.path)
@@ -143,6 +152,14 @@ class CassetteBinding:
             )
         expected = Cassette.load(self.path)
         lines = cassette_divergence(expected, actual, prefix_only=self.mode == "new_episodes")
+        if lines and unused_streams(expected, actual):
+            used = replace(expected, streams=expected.streams[: len(actual.streams)])
+            if cassette_divergence(used, actual) is None:
+                if self.allow_unused:
+                    return "matched"
+                raise CassetteMismatchError(
+                    partial_use_message(self.path, expected, actual, self.test_id)
+                )
         if lines:
             raise CassetteMismatchError(
                 f"the recorded streams differ from cassette {self.path} (record mode {self.mode!r})\n"

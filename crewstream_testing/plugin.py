@@ -18,8 +18,10 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 if TYPE_CHECKING:
+    from crewstream_testing.hygiene import CassetteUsage
     from crewstream_testing.modes import CassetteBinding, MarkerOptions
     from crewstream_testing.recorder import Recorder
+    from crewstream_testing.redact import Redactor
 
 MARKER = "crewstream"
 _BINDING = pytest.StashKey["CassetteBinding"]()
@@ -51,6 +53,33 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         default=True,
     )
     parser.addini("crewstream_quiet", "silence crewai's console rendering during tests", type="bool", default=True)
+    parser.addini(
+        "crewstream_redaction", "redact secrets before any cassette or snapshot is written", type="bool", default=True
+    )
+    parser.addini(
+        "crewstream_redact_patterns",
+        "extra regular expressions to redact, one per line (only the group named 'secret' when present)",
+        type="linelist",
+        default=[],
+    )
+    parser.addini(
+        "crewstream_redact_paths",
+        "extra JSON paths redacted in every cassette line, one per line ('*' one key, '**' any keys)",
+        type="linelist",
+        default=[],
+    )
+    group.addoption(
+        "--crewstream-unused",
+        action="store_true",
+        dest="crewstream_unused",
+        help="report cassettes (in the directories of the collected test modules) that no collected test uses",
+    )
+    group.addoption(
+        "--crewstream-prune",
+        action="store_true",
+        dest="crewstream_prune",
+        help="delete cassettes that no collected test uses (and temporary files of interrupted writes)",
+    )
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -140,8 +169,10 @@ def stream_recorder(request: pytest.FixtureRequest, crewstream_hermetic: None) -
         cassette=options.cassette,
         cassette_dir=(config.rootpath / ini_dir) if ini_dir else None,
     )
-    recorder = Recorder(clock=clock)
-    request.node.stash[_BINDING] = CassetteBinding(recorder, path, mode, test_id=request.node.nodeid)
+    recorder = Recorder(clock=clock, redactor=_redactor(config))
+    request.node.stash[_BINDING] = CassetteBinding(
+        recorder, path, mode, test_id=request.node.nodeid, allow_unused=options.allow_unused
+    )
     try:
         yield recorder
     finally:
@@ -163,3 +194,100 @@ def pytest_runtest_call(item: pytest.Item) -> Generator[None, None, None]:
         except (CassetteMismatchError, CassetteNotFoundError) as exc:
             pytest.fail(f"crewstream: {exc}", pytrace=False)
     return result
+
+
+
+def _redactor(config: pytest.Config) -> Redactor:
+    from crewstream_testing.redact import Redactor
+
+    return Redactor(
+        enabled=bool(config.getini("crewstream_redaction")),
+        patterns=config.getini("crewstream_redact_patterns"),
+        paths=config.getini("crewstream_redact_paths"),
+    )
+
+
+# -- cassette hygiene: --crewstream-unused / --crewstream-prune -------------------------
+# Tests are collected in the process that runs them (an xdist worker): each
+# worker claims the cassettes of its collected tests and sends them to the
+# controller through ``workeroutput``; the report is made where the session ends.
+_USAGE = pytest.StashKey["CassetteUsage"]()
+_REPORT = pytest.StashKey[list[str]]()
+
+
+def _hygiene_wanted(config: pytest.Config) -> bool:
+    return bool(config.getoption("crewstream_unused", False) or config.getoption("crewstream_prune", False))
+
+
+def _usage(config: pytest.Config) -> CassetteUsage:
+    from crewstream_testing.hygiene import CassetteUsage
+
+    usage = config.stash.get(_USAGE, None)
+    if usage is None:
+        usage = config.stash[_USAGE] = CassetteUsage()
+    return usage
+
+
+def _claim(usage: CassetteUsage, item: pytest.Item, add_root: bool) -> None:
+    from crewstream_testing.errors import CrewstreamUsageError
+    from crewstream_testing.modes import cassette_path
+
+    if not isinstance(item, pytest.Function):
+        return
+    ini_dir = item.config.getini("crewstream_cassette_dir")
+    base = (item.config.rootpath / ini_dir) if ini_dir else None
+    test_file = Path(str(item.path))
+    if add_root:
+        usage.add_root(cassette_path(test_file, "x", cassette=None, cassette_dir=base).parent)
+    try:
+        options = _marker_options(item)
+    except CrewstreamUsageError:
+        return  # the test fails with this error when it runs
+    usage.claim(cassette_path(test_file, item.name, cassette=options.cassette, cassette_dir=base))
+
+
+def pytest_deselected(items: list[pytest.Item]) -> None:
+    if items and _hygiene_wanted(items[0].config):
+        usage = _usage(items[0].config)
+        for item in items:
+            _claim(usage, item, add_root=False)
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    config = session.config
+    if not _hygiene_wanted(config):
+        return
+    usage = _usage(config)
+    if session.testsfailed:
+        usage.mark_incomplete(f"{session.testsfailed} collection error(s)")
+    # A module named with ::test selectors was collected in part: its other
+    # tests' cassettes are not looked at.
+    partial = {
+        (config.invocation_params.dir / arg.split("::")[0]).resolve() for arg in config.args if "::" in arg
+    }
+    for item in session.items:
+        _claim(usage, item, add_root=Path(str(item.path)).resolve() not in partial)
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_testnodedown(node: Any, error: Any) -> None:
+    data = getattr(node, "workeroutput", {}).get("crewstream_usage")
+    if data is not None:
+        _usage(node.config).merge(data)
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    config = session.config
+    if not _hygiene_wanted(config):
+        return
+    workeroutput = getattr(config, "workeroutput", None)
+    if workeroutput is not None:
+        workeroutput["crewstream_usage"] = _usage(config).to_json()
+        return
+    prune = bool(config.getoption("crewstream_prune"))
+    config.stash[_REPORT] = _usage(config).report(prune=prune, rootdir=config.rootpath)
+
+
+def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
+    for line in config.stash.get(_REPORT, []):
+        terminalreporter.write_line(line)
