@@ -13,6 +13,8 @@ from typing import TYPE_CHECKING, Any
 import pluggy
 
 if TYPE_CHECKING:
+    from collections.abc import Iterable, Mapping
+
     from crewstream_testing.normalize import NormalizeContext
     from crewstream_testing.recorder import Recorder
     from crewstream_testing.redact import RedactContext
@@ -43,4 +45,15 @@ def crewstream_redact(record: dict[str, Any], context: RedactContext) -> None:
     or ``llm_call``); replace a secret with ``context.marker(secret)`` so the same
     secret gets the same ``<redacted:N>`` marker everywhere in the cassette.
     Runs before any cassette or snapshot is written and in ``crewstream scrub``.
+    """
+
+
+@hookspec
+def crewstream_channel_routes() -> Mapping[str, str | Iterable[str]] | None:
+    """Channel routes for frame types ``check_frames`` should know: ``{type: channel or channels}``.
+
+    Return the routes of your own event types (a ``FlowEvent`` subclass routes
+    to ``flow``) so that a frame of that type on another channel is reported.
+    Routes of later-registered plugins replace earlier ones type by type; the
+    built-in table (crewai's own types) comes first.
     """

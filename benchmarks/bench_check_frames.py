@@ -1,0 +1,127 @@
+"""How fast ``check_frames`` is, and that its cost grows linearly: 1k, 10k and 100k frames.
+
+The stream is shaped like a real one (a flow whose method makes LLM calls of
+100 streamed chunks each, with crewai's parent / previous / started links) and
+given as contract dicts, the form ``StreamFrame.model_dump(mode="json")`` and
+cassettes produce. ``run(n)`` returns the numbers; ``python
+benchmarks/bench_check_frames.py`` prints them for 1k, 10k and 100k frames.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from typing import Any
+
+from crewstream_testing.conformance import check_frames
+
+CHUNKS_PER_CALL = 100
+REPEATS = 5
+
+
+def synthetic_stream(n: int) -> list[dict[str, Any]]:
+    """A conforming flow stream of exactly ``n`` frames (n >= 8)."""
+    frames: list[dict[str, Any]] = []
+    seq = 0
+
+    def emit(
+        ftype: str, channel: str, parent: str | None, previous: str | None, **data: Any
+    ) -> str:
+        nonlocal seq
+        seq += 1
+        fid = f"00000000-0000-4000-8000-{seq:012d}"
+        frames.append(
+            {
+                "id": fid,
+                "seq": seq,
+                "type": ftype,
+                "channel": channel,
+                "namespace": [
+                    channel,
+                    "BenchFlow",
+                    *([data["call_id"]] if "call_id" in data else []),
+                ],
+                "timestamp": f"2026-01-01T00:00:{seq % 60:02d}.{seq % 1000000:06d}Z",
+                "parent_id": parent,
+                "previous_id": previous,
+                "data": data,
+            }
+        )
+        return fid
+
+    flow = emit("flow_started", "flow", None, None, flow_name="BenchFlow")
+    env = emit("default_env", "custom", flow, flow)
+    method = emit("method_execution_started", "flow", flow, env, method_name="work")
+    last = method
+    call_no = 0
+    # 3 closing frames: method_execution_finished, flow_finished; each call costs 2 + chunks
+    while len(frames) + 2 + 2 < n:
+        call_no += 1
+        call_id = f"call-{call_no}"
+        chunks = min(CHUNKS_PER_CALL, n - len(frames) - 2 - 2)
+        start = emit("llm_call_started", "llm", method, last, call_id=call_id)
+        prev = start
+        for k in range(chunks):
+            prev = emit("llm_stream_chunk", "llm", start, prev, call_id=call_id, chunk=f"w{k} ")
+        text = "".join(f"w{k} " for k in range(chunks))
+        last = emit(
+            "llm_call_completed",
+            "llm",
+            method,
+            prev,
+            call_id=call_id,
+            response=text,
+            call_type="llm_call",
+            started_event_id=start,
+        )
+    while len(frames) + 2 < n:
+        last = emit("agent_logs_execution", "custom", method, last)
+    emit(
+        "method_execution_finished",
+        "flow",
+        flow,
+        method,
+        method_name="work",
+        started_event_id=method,
+    )
+    emit("flow_finished", "flow", None, env, flow_name="BenchFlow", started_event_id=flow)
+    return frames
+
+
+def run(n: int) -> dict[str, Any]:
+    """Check a synthetic ``n``-frame stream (best of 5); returns frames, seconds, frames/s, µs/frame."""
+    frames = synthetic_stream(n)
+    best = float("inf")
+    violations = -1
+    for _ in range(REPEATS):
+        started = time.perf_counter()
+        found = check_frames(frames, source="flow")
+        best = min(best, time.perf_counter() - started)
+        violations = len(found)
+    if violations:
+        raise AssertionError(f"the synthetic stream should conform, found {violations} violations")
+    return {
+        "name": "check_frames",
+        "frames": len(frames),
+        "seconds": best,
+        "frames_per_second": len(frames) / best,
+        "us_per_frame": best / len(frames) * 1e6,
+    }
+
+
+def main() -> int:
+    results = [run(n) for n in (1_000, 10_000, 100_000)]
+    base = results[0]["us_per_frame"]
+    print(
+        f"{'frames':>8}  {'seconds':>9}  {'frames/s':>10}  {'us/frame':>8}  {'cost ratio vs 1k':>16}"
+    )
+    for result in results:
+        print(
+            f"{result['frames']:>8}  {result['seconds']:>9.4f}  {result['frames_per_second']:>10,.0f}  "
+            f"{result['us_per_frame']:>8.2f}  {result['us_per_frame'] / base:>16.2f}"
+        )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
