@@ -21,8 +21,13 @@ if TYPE_CHECKING:
     )
     from crewstream_testing.frames import Frame
     from crewstream_testing.hooks import hookimpl
-    from crewstream_testing.normalize import Normalizer, normalize
+    from crewstream_testing.normalize import Normalizer
     from crewstream_testing.recorder import Recorder
+
+# `normalize` names both a submodule and a function: importing the submodule
+# would set the package attribute to the module, so the function is bound now
+# (normalize.py imports nothing heavy).
+from crewstream_testing.normalize import normalize
 
 __version__ = "0.1.0"
 
@@ -38,11 +43,10 @@ _EXPORTS: dict[str, str] = {
     "Frame": "frames",
     "hookimpl": "hooks",
     "Normalizer": "normalize",
-    "normalize": "normalize",
     "Recorder": "recorder",
 }
 
-__all__ = sorted([*_EXPORTS, "__version__"])
+__all__ = sorted([*_EXPORTS, "__version__", "normalize"])
 
 
 def __getattr__(name: str) -> Any:

@@ -7,6 +7,7 @@ conftest module, so a ``crewstream_*`` function there takes part.
 
 from __future__ import annotations
 
+import inspect
 from typing import Any
 
 import pluggy
@@ -28,7 +29,8 @@ class CrewstreamPluginManager(pluggy.PluginManager):
         opts = super().parse_hookimpl_opts(plugin, name)
         if opts is not None:
             return opts
-        if not callable(getattr(plugin, name, None)):
+        # Only plain functions: a fixture named crewstream_* is no hook.
+        if not inspect.isfunction(getattr(plugin, name, None)):
             return None
         return {}  # type: ignore[typeddict-item]
 

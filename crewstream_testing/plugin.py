@@ -98,12 +98,18 @@ def pytest_plugin_registered(plugin: Any, manager: pytest.PytestPluginManager) -
     # pytest only collects hooks named pytest_*; crewstream_* functions in a
     # conftest (or a -p plugin) go to crewstream's own pluggy manager.
     names = getattr(plugin, "__dict__", None)
-    if names is None or not any(name.startswith("crewstream_") for name in names):
+    if plugin is _this_module() or names is None or not any(name.startswith("crewstream_") for name in names):
         return
     from crewstream_testing.hooks import register
 
     register(plugin)
     _registered.setdefault(id(manager), []).append(plugin)
+
+
+def _this_module() -> Any:
+    import sys
+
+    return sys.modules[__name__]
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:

@@ -1,0 +1,84 @@
+"""Cassette format: round trip, byte stability, atomic writes, and errors naming file and line."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import orjson
+import pytest
+
+from crewstream_testing import Cassette, CassetteFormatError, Frame, StreamRecord
+
+HEADER = b'{"clock":"virtual","contract":"v1","crewai":"1.15.30","format":"crewstream-cassette","format_version":1,"kind":"header"}'
+
+
+def sample() -> Cassette:
+    frames = [
+        Frame(id="#0", type="flow_started", channel="flow", seq=1, namespace=["flow", "F"], timestamp=0.0),
+        Frame(id="#1", type="flow_finished", channel="flow", seq=2, namespace=["flow", "F"], timestamp=0.5,
+              parent_id=None, previous_id="#0", data={"result": "done", "started_event_id": "#0"}),
+    ]
+    return Cassette(streams=[StreamRecord(source="flow", frames=frames, outcome="result", result="done")],
+                    crewai_version="1.15.30")
+
+
+def test_round_trip_is_byte_identical(tmp_path: Path) -> None:
+    path = sample().save(tmp_path / "deep" / "dir" / "c.jsonl")
+    first = path.read_bytes()
+    loaded = Cassette.load(path)
+    assert loaded.frames == sample().frames
+    assert loaded.streams[0].result == "done"
+    assert loaded.dumps() == first
+    assert first.splitlines()[0] == HEADER
+
+
+def test_lines_have_sorted_keys(tmp_path: Path) -> None:
+    for line in sample().dumps().splitlines():
+        keys = list(orjson.loads(line))
+        assert keys == sorted(keys)
+
+
+def test_atomic_write_leaves_no_temporary_files(tmp_path: Path) -> None:
+    sample().save(tmp_path / "c.jsonl")
+    sample().save(tmp_path / "c.jsonl")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["c.jsonl"]
+
+
+def write(tmp_path: Path, *lines: bytes) -> Path:
+    path = tmp_path / "bad.jsonl"
+    path.write_bytes(b"\n".join(lines) + b"\n")
+    return path
+
+
+@pytest.mark.parametrize(
+    ("lines", "where", "problem"),
+    [
+        ((HEADER, b'{"kind":"stream","stream":0,"source":"flow"', ), ":2:", "not valid JSON"),
+        ((HEADER.replace(b'"format_version":1', b'"format_version":7'),), ":1:", "unknown format_version 7"),
+        ((b'{"kind":"frame"}',), ":1:", "the first line is not a crewstream-cassette header"),
+        ((HEADER, b'{"kind":"stream","stream":0,"source":"flow","name":null}'), ":2:", "stream 0 has no 'end' line"),
+        ((HEADER, b'{"kind":"stream","stream":0,"source":"flow","name":null}',
+          b'{"kind":"frame","stream":0,"id":"#0","type":"x","channel":"flow","seq":"one"}'), ":3:", "frame 'seq' must be an integer"),
+        ((HEADER, b'{"kind":"wat"}'), ":2:", "unknown record kind 'wat'"),
+        ((HEADER, b"[1,2]"), ":2:", "expected a JSON object, found list"),
+    ],
+)
+def test_bad_cassettes_name_file_line_and_fix(tmp_path: Path, lines: tuple[bytes, ...], where: str, problem: str) -> None:
+    path = write(tmp_path, *lines)
+    with pytest.raises(CassetteFormatError) as info:
+        Cassette.load(path)
+    message = str(info.value)
+    assert message.startswith(f"{path}{where} {problem}")
+    assert "\n  fix: " in message
+
+
+def test_missing_file_is_a_format_error_with_the_record_flag(tmp_path: Path) -> None:
+    with pytest.raises(CassetteFormatError, match=r"(?s)no such cassette.*--crewstream-record=once"):
+        Cassette.load(tmp_path / "absent.jsonl")
+
+
+def test_deep_nesting_is_refused_not_recursed(tmp_path: Path) -> None:
+    deep = b'{"a":' * 100 + b"1" + b"}" * 100
+    path = write(tmp_path, HEADER, b'{"kind":"llm_call","x":' + deep + b"}")
+    with pytest.raises(CassetteFormatError, match=r":2: nested deeper than 64 levels"):
+        Cassette.load(path)

@@ -1,0 +1,98 @@
+"""Normalization: placeholders, references, timestamps, idempotence, hooks."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from crewstream_testing import Frame, Normalizer, normalize
+
+CALL = "3f2b8c1e-1111-4a2b-9c3d-aaaaaaaaaaaa"
+STATE = "9d0c7e6f-2222-4b3c-8d4e-bbbbbbbbbbbb"
+
+
+def frame(id: str, type: str, channel: str = "flow", **kw: Any) -> dict[str, Any]:
+    return {"id": id, "type": type, "channel": channel, "seq": kw.pop("seq", None), "namespace": kw.pop("namespace", [channel]),
+            "timestamp": kw.pop("timestamp", "2026-05-01T10:00:00Z"), "data": kw.pop("data", {}), **kw}
+
+
+def test_ids_become_ordinals_and_references_follow() -> None:
+    frames = [
+        frame("e-a", "flow_started"),
+        frame("e-b", "method_execution_started", parent_id="e-a", previous_id="e-a"),
+        frame("e-c", "method_execution_finished", parent_id="e-a", previous_id="e-b", data={"started_event_id": "e-b"}),
+    ]
+    out = normalize(frames)
+    assert [f.id for f in out] == ["#0", "#1", "#2"]
+    assert (out[1].parent_id, out[1].previous_id) == ("#0", "#0")
+    assert out[2].data["started_event_id"] == "#1"
+
+
+def test_references_outside_the_stream_are_external_and_shared_across_streams() -> None:
+    turn1 = [frame("t1-start", "conversation_turn_started", previous_id="created-elsewhere"), frame("t1-flow", "flow_started")]
+    turn2 = [frame("t2-start", "conversation_turn_started", parent_id="t1-flow", previous_id="created-elsewhere")]
+    one, two = Normalizer().normalize_streams([turn1, turn2])
+    assert one[0].previous_id == "<ext:1>"
+    assert two[0].previous_id == "<ext:1>"
+    # turn 2's parent is turn 1's flow_started: still visible after normalization
+    assert two[0].parent_id == one[1].id == "#1"
+
+
+def test_volatile_values_become_stable_placeholders() -> None:
+    data = {
+        "call_id": CALL,
+        "response_id": "chatcmpl-XYZ",
+        "state": {"id": STATE, "topic": "x"},
+        "started_at": "2026-05-01T10:00:01.5Z",
+        "tools": [{"func": "<function count at 0x7f3a2b1c9d80>"}],
+        "note": f"call {CALL} done",
+    }
+    out = normalize([frame("a", "llm_call_started", "llm", namespace=["llm", CALL], data=data)])[0]
+    assert out.namespace == ["llm", "<call:1>"]
+    assert out.data == {
+        "call_id": "<call:1>",
+        "response_id": "<response:1>",
+        "state": {"id": "<state:1>", "topic": "x"},
+        "started_at": "<time>",
+        "tools": [{"func": "<function count at 0x<addr>>"}],
+        "note": "call <call:1> done",
+    }
+
+
+def test_timestamps_are_offsets_from_the_first_frame_of_the_cassette() -> None:
+    s1 = [frame("a", "flow_started", timestamp="2026-01-01T00:00:00Z"), frame("b", "flow_finished", timestamp="2026-01-01T00:00:01.25Z")]
+    s2 = [frame("c", "flow_started", timestamp="2026-01-01T00:00:03Z")]
+    one, two = Normalizer().normalize_streams([s1, s2])
+    assert [f.timestamp for f in one + two] == [0.0, 1.25, 3.0]
+    assert [f.timestamp for f in Normalizer(timestamps="zero").normalize_streams([s1])[0]] == [0.0, 0.0]
+
+
+def test_env_frames_are_canonicalized() -> None:
+    out = normalize([frame("a", "cc_env", "custom"), frame("b", "cursor_env", "custom")])
+    assert [f.type for f in out] == ["default_env", "default_env"]
+
+
+def test_normalizing_twice_changes_nothing() -> None:
+    frames = [
+        frame("e-a", "flow_started", previous_id="outside", data={"state": {"id": STATE}}),
+        frame("e-b", "llm_call_started", "llm", parent_id="e-a", namespace=["llm", CALL], data={"call_id": CALL}),
+    ]
+    once = normalize(frames)
+    assert normalize(once) == once
+
+
+def test_inputs_are_not_mutated() -> None:
+    data = {"call_id": CALL}
+    raw = frame("a", "llm_call_started", "llm", data=data)
+    normalize([raw])
+    assert raw["id"] == "a" and data == {"call_id": CALL}
+
+
+def test_frame_hooks_run_after_builtin_rules() -> None:
+    def hook(f: dict[str, Any], context: Any) -> None:
+        if "user" in f["data"]:
+            f["data"]["user"] = context.placeholder("user", f["data"]["user"])
+
+    normalizer = Normalizer(frame_hooks=[hook])
+    (out,) = normalizer.normalize_streams([[frame("a", "custom_event", "custom", data={"user": "alice"})]])
+    assert out[0].data["user"] == "<user:1>"
+    assert isinstance(out[0], Frame)
