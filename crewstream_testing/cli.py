@@ -61,6 +61,25 @@ def build_parser() -> argparse.ArgumentParser:
     scrub.add_argument(
         "--path", dest="json_paths", action="append", default=[], help="extra JSON path to redact, e.g. data.state.email"
     )
+
+    check = sub.add_parser(
+        "check",
+        help="check cassettes and frame files against the streaming contract (exit 1 on any violation)",
+    )
+    check.add_argument("paths", nargs="+", metavar="PATH", help="cassettes, frame files, or directories to search")
+    check.add_argument("--junitxml", metavar="FILE", default=None, help="also write a JUnit XML report to FILE")
+    check.add_argument(
+        "--max-violations", type=int, default=20, metavar="N", help="violations shown per stream (default 20)"
+    )
+
+    conformance = sub.add_parser(
+        "conformance", help="run the installed crewai through the contract's scenarios and report each promise"
+    )
+    conformance.add_argument(
+        "--scenario", action="append", default=None, metavar="NAME", help="only this scenario (repeatable)"
+    )
+    conformance.add_argument("--json", metavar="FILE", default=None, help="also write the report as JSON to FILE")
+    conformance.add_argument("-v", "--verbose", action="store_true", help="show the evidence of held promises too")
     return parser
 
 
@@ -185,3 +204,17 @@ def run_scrub(args: argparse.Namespace, out: TextIO) -> int:
     if status == EXIT_FOUND:
         out.write(f"to redact them: crewstream scrub {' '.join(args.paths)}\n")
     return status
+
+
+@command("check")
+def run_check(args: argparse.Namespace, out: TextIO) -> int:
+    from crewstream_testing.check import run_check as check_paths
+
+    return check_paths(args.paths, out, junitxml=args.junitxml, shown=args.max_violations)
+
+
+@command("conformance")
+def run_conformance(args: argparse.Namespace, out: TextIO) -> int:
+    from crewstream_testing.suite import run_conformance_command
+
+    return run_conformance_command(args.scenario, out, json_path=args.json, verbose=args.verbose)

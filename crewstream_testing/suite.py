@@ -1437,3 +1437,60 @@ def _parallel(lab: Lab) -> None:
             lab.conforms(
                 "parallel.conforms", f"{kind} parallel listeners #{attempt}", frames, "flow"
             )
+
+
+# -- the command -------------------------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def _quiet_crewai_logs() -> Iterator[None]:
+    # The scenarios fail on purpose (an LLM error, a failing listener); crewai
+    # logs those as errors, which would interleave with the report.
+    import logging
+
+    crewai_logger = logging.getLogger("crewai")
+    level = crewai_logger.level
+    crewai_logger.setLevel(logging.CRITICAL)
+    try:
+        yield
+    finally:
+        crewai_logger.setLevel(level)
+
+
+def run_conformance_command(
+    scenarios: Sequence[str] | None,
+    out: Any,
+    *,
+    json_path: str | None = None,
+    verbose: bool = False,
+    progress_stream: Any = None,
+) -> int:
+    """``crewstream conformance``: run the suite, print the report; 1 when a promise is broken."""
+    import sys
+
+    stream = progress_stream if progress_stream is not None else sys.stderr
+    try:
+        tty = bool(stream.isatty())
+    except (AttributeError, ValueError):
+        tty = False
+
+    def progress(name: str) -> None:
+        if tty:
+            stream.write(f"\r\x1b[2Krunning scenario: {name}")
+            stream.flush()
+
+    with _quiet_crewai_logs():
+        report = run_suite(scenarios, progress=progress)
+    if tty:
+        stream.write("\r\x1b[2K")
+        stream.flush()
+    for line in report.lines(verbose=verbose):
+        out.write(line + "\n")
+    if json_path:
+        from crewstream_testing.cassette import atomic_write
+
+        atomic_write(
+            Path(json_path), json.dumps(report.to_dict(), indent=2, default=repr).encode() + b"\n"
+        )
+        out.write(f"JSON report: {json_path}\n")
+    return 0 if report.ok else 1
