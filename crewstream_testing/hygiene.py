@@ -107,7 +107,7 @@ class CassetteUsage:
             lines.extend(f"  {reason}" for reason in self.incomplete)
             prune = False
         if prune:
-            deleted = delete(unused + leftovers, within=self.roots)
+            deleted = delete(sorted(unused + leftovers), within=self.roots)
             if deleted:
                 lines.append(f"crewstream: deleted {len(deleted)} unused cassette file(s):")
                 lines.extend(f"  {_show(path, rootdir)}" for path in deleted)
