@@ -80,6 +80,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         dest="crewstream_prune",
         help="delete cassettes that no collected test uses (and temporary files of interrupted writes)",
     )
+    group.addoption(
+        "--crewstream-conformance",
+        action="store_true",
+        dest="crewstream_conformance",
+        help="run the streaming-contract conformance suite against the installed crewai instead of the tests",
+    )
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -130,7 +136,12 @@ def _marker_options(item: pytest.Item) -> MarkerOptions:
     return MarkerOptions.from_marker(marker.args, marker.kwargs, item.nodeid)
 
 
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+def pytest_collection_modifyitems(
+    session: pytest.Session, config: pytest.Config, items: list[pytest.Item]
+) -> None:
+    if config.getoption("crewstream_conformance", False):
+        items[:] = _conformance_items(session)
+        return
     for item in items:
         if item.get_closest_marker(MARKER) is not None and isinstance(item, pytest.Function):
             if "crewstream_hermetic" not in item.fixturenames:
@@ -297,3 +308,94 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
 def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
     for line in config.stash.get(_REPORT, []):
         terminalreporter.write_line(line)
+    _conformance_summary(terminalreporter, config)
+
+
+# -- contract conformance: assertions, snapshots, the suite ------------------------------
+
+
+def pytest_assertrepr_compare(
+    config: pytest.Config, op: str, left: Any, right: Any
+) -> list[str] | None:
+    # Only lists/tuples of frames; everything else keeps pytest's own explanation.
+    if op != "==" or not isinstance(left, list | tuple) or not isinstance(right, list | tuple):
+        return None
+    from crewstream_testing.assertions import compare_frames_repr
+
+    return compare_frames_repr(op, left, right)
+
+
+@pytest.fixture
+def crewstream_snapshot(snapshot: Any) -> Any:
+    """syrupy's ``snapshot`` storing frames as normalized ``.jsonl``: ``assert crewstream_snapshot == frames``."""
+    from crewstream_testing.snapshot import CrewstreamSnapshotExtension
+
+    return snapshot.use_extension(CrewstreamSnapshotExtension)
+
+
+_SUITE = pytest.StashKey[Any]()
+
+
+class CrewstreamConformanceItem(pytest.Item):
+    """One promise of the streaming contract, checked against the installed crewai."""
+
+    def __init__(self, *, promise: Any, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.promise = promise
+
+    def runtest(self) -> None:
+        from crewstream_testing.suite import BROKEN, KNOWN, UNAVAILABLE
+
+        report = self.config.stash.get(_SUITE, None)
+        if report is None:
+            from crewstream_testing.suite import run_suite
+
+            report = self.config.stash[_SUITE] = run_suite()
+        result = report.result(self.promise.id)
+        evidence = "\n".join(f"  evidence: {line}" for line in result.evidence)
+        if result.status == BROKEN:
+            pytest.fail(f"BROKEN: {self.promise.text}\n{evidence}", pytrace=False)
+        if result.status == UNAVAILABLE:
+            pytest.skip(f"unavailable in this crewai: {'; '.join(result.evidence)}")
+        if result.status == KNOWN:
+            self.user_properties.append(("crewstream_known_deviation", self.promise.id))
+
+    def reportinfo(self) -> tuple[Any, int | None, str]:
+        return (
+            self.path,
+            None,
+            f"crewstream conformance: {self.promise.scenario}: {self.promise.id}",
+        )
+
+
+def _conformance_items(session: pytest.Session) -> list[pytest.Item]:
+    from crewstream_testing.suite import PROMISES
+
+    return [
+        CrewstreamConformanceItem.from_parent(
+            session, name=f"crewstream-conformance::{promise.id}", promise=promise
+        )
+        for promise in PROMISES
+    ]
+
+
+def _conformance_summary(terminalreporter: Any, config: pytest.Config) -> None:
+    report = config.stash.get(_SUITE, None)
+    if report is None:
+        return
+    from crewstream_testing.suite import KNOWN
+
+    known = [result for result in report.results if result.status == KNOWN]
+    terminalreporter.section(
+        "crewstream conformance: known deviations of crewai " + str(report.crewai_version)
+    )
+    for result in known:
+        terminalreporter.write_line(f"KNOWN DEVIATION {result.promise.id}: {result.promise.text}")
+        terminalreporter.write_line(f"  why: {result.promise.known_deviation}")
+        for line in result.evidence:
+            terminalreporter.write_line(f"  evidence: {line}")
+    counts = report.counts()
+    terminalreporter.write_line(
+        f"{counts['held']} held, {counts['known-deviation']} known deviations, {counts['broken']} broken, "
+        f"{counts['unavailable']} unavailable"
+    )

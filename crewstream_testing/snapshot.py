@@ -1,0 +1,170 @@
+"""A syrupy extension that snapshots a frame sequence as normalized JSON Lines.
+
+``assert crewstream_snapshot == frames`` (the fixture is
+``snapshot.use_extension(CrewstreamSnapshotExtension)``) stores the frames in
+``__snapshots__/<test file>/<test name>.jsonl``: normalized (see
+normalize.py), one frame per line, keys sorted, so the file reviews well in a
+diff and two runs are byte-identical. ``pytest --snapshot-update`` writes it.
+
+On a mismatch the report is the first divergent frame with a field-level diff
+and a few frames of context, computed in one linear pass: syrupy's default
+line diff of a 10,000-frame snapshot takes minutes (syrupy issue 581), so
+``diff_lines`` and ``diff_snapshots`` are replaced.
+
+This module imports syrupy; the pytest plugin imports it only inside the
+``crewstream_snapshot`` fixture.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import orjson
+from syrupy.extensions.single_file import SingleFileSnapshotExtension, WriteMode
+
+from crewstream_testing.frames import Frame
+
+CONTEXT_LINES = 2
+"""Frames of context shown before and after the first divergence."""
+
+MAX_LINE = 160
+_DUMP = orjson.OPT_SORT_KEYS
+
+
+def frames_of(data: Any) -> list[Frame]:
+    """The frames to snapshot from a frame sequence, a stream session, a Recorder, a Cassette or a StreamRecord."""
+    if hasattr(data, "cassette") and callable(data.cassette) and hasattr(data, "raw_streams"):
+        return list(data.cassette().frames)  # a Recorder: already normalized
+    if hasattr(data, "llm_calls") and isinstance(getattr(data, "streams", None), list):
+        return list(data.frames)  # a Cassette
+    if hasattr(data, "frames") and not isinstance(data, list | tuple):
+        data = data.frames  # a session or a StreamRecord
+    if isinstance(data, str | bytes) or not hasattr(data, "__iter__"):
+        raise TypeError(
+            f"crewstream_snapshot takes frames (StreamFrames, dicts or Frames), a stream session, "
+            f"a Recorder or a Cassette, not {type(data).__name__}"
+        )
+    return [Frame.coerce(frame) for frame in data]
+
+
+def serialize_frames(frames: list[Frame], *, timestamps: str | None = None) -> str:
+    """Normalized, redacted JSON Lines, one frame per line, ending with a newline.
+
+    ``timestamps`` is ``offset`` or ``zero``; by default ``offset`` while
+    crewstream's virtual clock runs (exact, reproducible offsets) and ``zero``
+    otherwise (real-clock offsets differ from run to run).
+    """
+    from crewstream_testing.clock import active_clock
+    from crewstream_testing.hooks import frame_hooks
+    from crewstream_testing.normalize import Normalizer
+
+    if timestamps is None:
+        timestamps = "offset" if active_clock() is not None else "zero"
+    normalizer = Normalizer(timestamps=timestamps, frame_hooks=frame_hooks())
+    normalized = normalizer.normalize_streams([frames])[0]
+    # secrets never reach disk: the same redaction as cassettes get
+    from crewstream_testing.cassette import Cassette, StreamRecord
+    from crewstream_testing.redact import Redactor
+
+    redacted = Redactor().cassette(Cassette(streams=[StreamRecord("unknown", normalized)]))
+    normalized = redacted.streams[0].frames
+    dumps = orjson.dumps
+    return "".join(dumps(frame.to_dict(), option=_DUMP).decode() + "\n" for frame in normalized)
+
+
+class CrewstreamSnapshotExtension(SingleFileSnapshotExtension):
+    """Snapshot a frame sequence as a ``.jsonl`` file of normalized frames (one per line)."""
+
+    _write_mode = WriteMode.TEXT
+    file_extension = "jsonl"
+    timestamps: str | None = None
+    """``offset``, ``zero``, or None (``offset`` under the virtual clock, else ``zero``)."""
+
+    def serialize(self, data: Any, **_: Any) -> str:
+        if isinstance(data, str):
+            return data
+        return serialize_frames(frames_of(data), timestamps=self.timestamps)
+
+    def diff_snapshots(self, serialized_data: Any, snapshot_data: Any) -> str:
+        return "\n".join(divergence_lines(str(snapshot_data), str(serialized_data)))
+
+    def diff_lines(self, serialized_data: Any, snapshot_data: Any) -> Iterator[str]:
+        yield from divergence_lines(str(snapshot_data), str(serialized_data))
+
+
+def divergence_lines(snapshot: str, received: str, context: int = CONTEXT_LINES) -> list[str]:
+    """The first divergent frame of two JSONL snapshots, with its field diff and context; linear time."""
+    old = snapshot.split("\n")
+    new = received.split("\n")
+    if old and old[-1] == "":
+        old.pop()
+    if new and new[-1] == "":
+        new.pop()
+    index = next(
+        (n for n, (a, b) in enumerate(zip(old, new, strict=False)) if a != b),
+        min(len(old), len(new)),
+    )
+    if index == len(old) == len(new):
+        return ["the snapshot and the received frames are equal"]
+    lines = [
+        f"first divergence at frame {index} (line {index + 1}); "
+        f"snapshot: {len(old)} frames, received: {len(new)} frames"
+    ]
+    a = _parse(old[index]) if index < len(old) else None
+    b = _parse(new[index]) if index < len(new) else None
+    if a is not None and b is not None:
+        from crewstream_testing.diff import MAX_FIELD_LINES, field_diff
+
+        if (a.get("channel"), a.get("type")) != (b.get("channel"), b.get("type")):
+            lines.append(f"  expected {_label(a)}, received {_label(b)}")
+        diffs = list(field_diff(a, b))
+        lines.extend(diffs[:MAX_FIELD_LINES])
+        if len(diffs) > MAX_FIELD_LINES:
+            lines.append(f"  ... and {len(diffs) - MAX_FIELD_LINES} more differing fields")
+    elif a is None:
+        lines.append(f"  {len(new) - len(old)} extra received frame(s), the first: {_label(b)}")
+    else:
+        lines.append(f"  the received stream stops early; the first missing frame: {_label(a)}")
+    lines.append("context (- snapshot, + received):")
+    for n in range(max(0, index - context), index):
+        lines.append(f"    {n:>6}  {_brief(old[n])}")
+    if index < len(old):
+        lines.append(f"  - {index:>6}  {_brief(old[index])}")
+    if index < len(new):
+        lines.append(f"  + {index:>6}  {_brief(new[index])}")
+    for n in range(index + 1, index + 1 + context):
+        if n < len(old) and n < len(new) and old[n] == new[n]:
+            lines.append(f"    {n:>6}  {_brief(old[n])}")
+            continue
+        if n < len(old):
+            lines.append(f"  - {n:>6}  {_brief(old[n])}")
+        if n < len(new):
+            lines.append(f"  + {n:>6}  {_brief(new[n])}")
+    lines.append("to accept the received frames: pytest --snapshot-update")
+    return lines
+
+
+def _parse(line: str) -> dict[str, Any] | None:
+    try:
+        value = orjson.loads(line)
+    except orjson.JSONDecodeError:
+        return None
+    return value if isinstance(value, dict) else None
+
+
+def _label(frame: dict[str, Any] | None) -> str:
+    if frame is None:
+        return "(none)"
+    return f"{frame.get('channel')}/{frame.get('type')}"
+
+
+def _brief(line: str) -> str:
+    frame = _parse(line)
+    if frame is None:
+        return line if len(line) <= MAX_LINE else line[: MAX_LINE - 3] + "..."
+    data = frame.get("data") if isinstance(frame.get("data"), dict) else {}
+    chunk = data.get("chunk") if isinstance(data, dict) else None
+    text = f" {chunk!r}" if isinstance(chunk, str) and chunk else ""
+    brief = f"{frame.get('id')} seq={frame.get('seq')} {_label(frame)}{text}"
+    return brief if len(brief) <= MAX_LINE else brief[: MAX_LINE - 3] + "..."
