@@ -10,8 +10,19 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from crewstream_testing.assertions import (
+        assert_conforms,
+        assert_ordered,
+        assert_projections_consistent,
+        assert_projections_consistent_async,
+        assert_result_gated,
+        assert_result_gated_async,
+        assert_routed,
+        assert_stream_restored,
+    )
     from crewstream_testing.cassette import Cassette, StreamRecord
     from crewstream_testing.clock import VirtualClock
+    from crewstream_testing.conformance import ConformanceError, Violation, check_frames
     from crewstream_testing.errors import (
         CassetteFormatError,
         CassetteMismatchError,
@@ -32,6 +43,17 @@ from crewstream_testing.normalize import normalize
 __version__ = "0.1.0"
 
 _EXPORTS: dict[str, str] = {
+    "assert_conforms": "assertions",
+    "assert_ordered": "assertions",
+    "assert_projections_consistent": "assertions",
+    "assert_projections_consistent_async": "assertions",
+    "assert_result_gated": "assertions",
+    "assert_result_gated_async": "assertions",
+    "assert_routed": "assertions",
+    "assert_stream_restored": "assertions",
+    "check_frames": "conformance",
+    "ConformanceError": "conformance",
+    "Violation": "conformance",
     "Cassette": "cassette",
     "StreamRecord": "cassette",
     "VirtualClock": "clock",
