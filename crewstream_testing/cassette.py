@@ -140,7 +140,8 @@ class Cassette:
     def loads(cls, data: bytes | str, *, path: str | os.PathLike[str] | None = None) -> Cassette:
         """Parse cassette bytes; ``path`` is only used in error messages."""
         reader = _Reader(Path(path) if path is not None else None)
-        return reader.read(data.encode() if isinstance(data, str) else data)
+        # surrogatepass: a str with lone surrogates becomes bytes the JSON parser refuses.
+        return reader.read(data.encode("utf-8", "surrogatepass") if isinstance(data, str) else data)
 
 
 class _Reader:
@@ -149,6 +150,8 @@ class _Reader:
         self.cassette = Cassette(path=path)
         self.open_stream: int | None = None
         self.ended: set[int] = set()
+        self.last_line = 0
+        self.cut_off = False
 
     def fail(self, line: int | None, problem: str, hint: str) -> CassetteFormatError:
         return CassetteFormatError(self.path, line, problem, hint)
@@ -162,6 +165,8 @@ class _Reader:
             lines.pop()
         if not lines:
             raise self.fail(1, "the cassette is empty (no header line)", _RERECORD)
+        self.last_line = len(lines)
+        self.cut_off = not data.endswith(b"\n")
         for number, raw in enumerate(lines, start=1):
             if not raw.strip():
                 raise self.fail(number, "blank line", "remove the blank line; a cassette has one JSON object per line")
@@ -182,12 +187,34 @@ class _Reader:
         try:
             record = orjson.loads(raw)
         except orjson.JSONDecodeError as exc:
-            raise self.fail(number, f"not valid JSON ({exc})", "fix the line by hand or " + _RERECORD) from None
+            problem, hint = self.json_problem(number, raw, str(exc))
+            raise self.fail(number, problem, hint) from None
         if not isinstance(record, dict):
             raise self.fail(number, f"expected a JSON object, found {type(record).__name__}", _RERECORD)
         if _too_deep(record, MAX_DEPTH):
             raise self.fail(number, f"nested deeper than {MAX_DEPTH} levels", _RERECORD)
         return record
+
+    def json_problem(self, number: int, raw: bytes, message: str) -> tuple[str, str]:
+        """What an unparsable line most likely is, and how to fix that."""
+        if raw.startswith((b"<<<<<<<", b"=======", b">>>>>>>", b"|||||||")):
+            return (
+                "a merge conflict marker: the cassette was merged by hand or by git",
+                "keep one side's cassette whole (`git checkout --ours/--theirs FILE`), then "
+                + _RERECORD,
+            )
+        if number == 1 and raw.startswith(b"version https://git-lfs"):
+            return "a Git LFS pointer, not the cassette itself", "run `git lfs pull` to fetch the cassette"
+        if raw.startswith(b"\xef\xbb\xbf"):
+            return "starts with a UTF-8 byte order mark", "save the file as UTF-8 without a BOM"
+        if "depth limit" in message or "recursion" in message:
+            return f"nested deeper than {MAX_DEPTH} levels", _RERECORD
+        if number == self.last_line and self.cut_off and message.startswith("unexpected end of data"):
+            return (
+                f"the last line is cut off (not valid JSON: {message}): the cassette is truncated",
+                _RERECORD,
+            )
+        return f"not valid JSON ({message})", "fix the line by hand or " + _RERECORD
 
     def header(self, record: dict[str, Any]) -> None:
         if record.get("kind") != "header" or record.get("format") != FORMAT_NAME:
@@ -197,7 +224,7 @@ class _Reader:
                 "a cassette starts with the header line crewstream writes; " + _RERECORD,
             )
         version = record.get("format_version")
-        if version != FORMAT_VERSION:
+        if type(version) is not int or version != FORMAT_VERSION:
             raise self.fail(
                 1,
                 f"unknown format_version {version!r}; this crewstream-testing reads version {FORMAT_VERSION}",

@@ -105,7 +105,9 @@ def content_of(frame: Any) -> str:
         return str(data["chunk"])
     tool_call = data.get("tool_call")
     if isinstance(tool_call, dict):
-        function = tool_call.get("function") or {}
+        function = tool_call.get("function")
+        if not isinstance(function, dict):  # a hand-edited cassette may hold anything here
+            function = {}
         return f"{function.get('name') or ''}({function.get('arguments') or ''})"
     for key in ("response", "error", "result", "output", "message", "content", "tool_name", "method_name", "flow_name"):
         value = data.get(key)
