@@ -32,7 +32,7 @@ def _frame(
     channel: str,
     parent: int | str | None,
     previous: int | str | None,
-    seq: int | None | str = "auto",
+    seq: int | str | None = "auto",
     **data: Any,
 ) -> dict[str, Any]:
     def ref(value: int | str | None) -> str | None:
@@ -87,7 +87,17 @@ def turn_stream() -> list[dict[str, Any]]:
         _frame(2, "method_execution_started", "flow", 1, 1, seq=2),
         _frame(3, "llm_call_started", "llm", 2, 2, seq=3, **call),
         _frame(4, "llm_stream_chunk", "llm", 3, 3, seq=4, chunk="Hi", **call),
-        _frame(5, "llm_call_completed", "llm", 2, 4, seq=5, response="Hi", started_event_id="id-3", **call),
+        _frame(
+            5,
+            "llm_call_completed",
+            "llm",
+            2,
+            4,
+            seq=5,
+            response="Hi",
+            started_event_id="id-3",
+            **call,
+        ),
         _frame(6, "conversation_message_added", "messages", 2, 5, seq=6),
         _frame(7, "method_execution_finished", "flow", 1, 2, seq=7, started_event_id="id-2"),
         _frame(8, "conversation_turn_completed", "flow", None, 0, seq=3),
@@ -150,7 +160,7 @@ def test_seq_not_after_its_parent() -> None:
 
 def test_seq_repeating_among_the_children_of_one_parent() -> None:
     frames = flow_stream()
-    frames[6]["seq"] = 6  # same as its sibling frame 5, still after its parent and previous? no: previous is 5
+    frames[6]["seq"] = 6  # the seq of its sibling (and previous) frame 5
     found = check_frames(frames)
     assert rules(found) == {"seq"}
 
@@ -255,7 +265,9 @@ def test_routes_extend_the_table_by_argument_and_by_hook() -> None:
 
 
 def test_a_route_to_an_unknown_channel_is_a_usage_error() -> None:
-    with pytest.raises(CrewstreamUsageError, match=r"routes=: route 'x' -> \['audio'\] names no channel"):
+    with pytest.raises(
+        CrewstreamUsageError, match=r"routes=: route 'x' -> \['audio'\] names no channel"
+    ):
         check_frames([], routes={"x": "audio"})
 
 
@@ -455,7 +467,9 @@ def test_dicts_frames_and_stream_frames_give_the_same_violations() -> None:
     expected = [str(v) for v in check_frames(dicts)]
     assert len(expected) == 4
     assert [str(v) for v in check_frames([Frame.from_dict(f) for f in dicts])] == expected
-    assert [str(v) for v in check_frames([StreamFrame.model_validate(f) for f in dicts])] == expected
+    assert [
+        str(v) for v in check_frames([StreamFrame.model_validate(f) for f in dicts])
+    ] == expected
     assert [str(v) for v in check_frames(iter(dicts))] == expected
 
 
@@ -488,7 +502,9 @@ def test_bundled_cassettes_conform() -> None:
 
 
 @pytest.fixture(scope="module")
-def fixture_recordings(warm_crewai: None, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+def fixture_recordings(
+    warm_crewai: None, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Any]:
     """Every app of fixtures/, recorded now: raw streams and their normalized cassettes."""
     from crewstream_testing.hermetic import CrewaiIsolation
     from crewstream_testing.recorder import Recorder
@@ -526,7 +542,10 @@ def test_fixture_streams_cover_the_hard_cases(fixture_recordings: dict[str, Any]
     seqs = [frame.seq for frame in turns[0].frames]
     assert seqs[1] < seqs[0]  # seq goes back within a turn
     ids = {frame.id for frame in turns[0].frames}
-    assert any(frame.parent_id and frame.parent_id not in {f.id for f in turns[1].frames} for frame in turns[1].frames)
+    assert any(
+        frame.parent_id and frame.parent_id not in {f.id for f in turns[1].frames}
+        for frame in turns[1].frames
+    )
     assert ids.isdisjoint({frame.id for frame in turns[1].frames})
     failing = fixture_recordings["failing_flow"].raw_streams()[0]
     assert failing.outcome == "error"
@@ -558,7 +577,11 @@ def test_every_stream_of_the_conformance_scenarios_conforms(suite_report: Any) -
     }
     for stream in suite_report.streams:
         assert stream.frames, stream.name
-        assert stream.violations == [], (stream.scenario, stream.name, [str(v) for v in stream.violations])
+        assert stream.violations == [], (
+            stream.scenario,
+            stream.name,
+            [str(v) for v in stream.violations],
+        )
 
 
 def test_threaded_parallel_listeners_reorder_yet_conform(suite_report: Any) -> None:
@@ -574,7 +597,12 @@ def test_the_suite_reports_crewai_1_15_30_as_the_facts_describe(suite_report: An
     statuses = {result.promise.id: result.status for result in suite_report.results}
     assert [pid for pid, status in statuses.items() if status == "broken"] == []
     known = {pid for pid, status in statuses.items() if status == "known-deviation"}
-    assert known == {"turn.seq-monotonic", "crew.stream-restored", "close.sync-cancels", "projections.live"}
+    assert known == {
+        "turn.seq-monotonic",
+        "crew.stream-restored",
+        "close.sync-cancels",
+        "projections.live",
+    }
     for result in suite_report.results:
         assert result.evidence, result.promise.id
     assert suite_report.ok
@@ -586,7 +614,9 @@ def test_the_suite_reports_crewai_1_15_30_as_the_facts_describe(suite_report: An
 def test_benchmark_run_is_a_plain_function() -> None:
     import importlib.util
 
-    spec = importlib.util.spec_from_file_location("bench_check_frames", ROOT / "benchmarks" / "bench_check_frames.py")
+    spec = importlib.util.spec_from_file_location(
+        "bench_check_frames", ROOT / "benchmarks" / "bench_check_frames.py"
+    )
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
