@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 if TYPE_CHECKING:
+    from crewstream_testing.fake_llm import FakeLLM
     from crewstream_testing.hygiene import CassetteUsage
     from crewstream_testing.modes import CassetteBinding, MarkerOptions
     from crewstream_testing.recorder import Recorder
@@ -196,6 +197,51 @@ def stream_recorder(request: pytest.FixtureRequest, crewstream_hermetic: None) -
         recorder.close()
 
 
+@pytest.fixture
+def fake_llm(request: pytest.FixtureRequest) -> Iterator[FakeLLM]:
+    """A ``FakeLLM`` for this test; script it with ``fake_llm.add(reply(...), ...)``.
+
+    At teardown, after a passing test body, replies the test never used fail
+    the test (unless ``@pytest.mark.crewstream(allow_unused=True)``).
+    """
+    from crewstream_testing.fake_llm import FakeLLM
+
+    llm = FakeLLM()
+    yield llm
+    llm.close()
+    if not item_failed(request.node) and not _marker_options(request.node).allow_unused:
+        llm.assert_all_consumed()
+
+
+_CALL_FAILED = pytest.StashKey[bool]()
+
+
+def item_failed(item: pytest.Item) -> bool:
+    """Whether the test body (call phase) of ``item`` failed."""
+    return item.stash.get(_CALL_FAILED, False)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Generator[None, Any, Any]:
+    report = yield
+    if report.when == "call" and report.failed:
+        item.stash[_CALL_FAILED] = True
+    return report
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_teardown(item: pytest.Item) -> Generator[None, None, None]:
+    try:
+        return (yield)
+    finally:
+        # A FakeLLM with scripted latency and no running clock froze time on its own.
+        import sys
+
+        fake = sys.modules.get("crewstream_testing.fake_llm")
+        if fake is not None:
+            fake.stop_owned_clocks()
+
+
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_call(item: pytest.Item) -> Generator[None, None, None]:
     # Compare or write the cassette in the call phase, once the body passed,
@@ -206,10 +252,13 @@ def pytest_runtest_call(item: pytest.Item) -> Generator[None, None, None]:
         from crewstream_testing.errors import CassetteMismatchError, CassetteNotFoundError
 
         binding.recorder.close()
+        problem = None
         try:
             binding.finish()
         except (CassetteMismatchError, CassetteNotFoundError) as exc:
-            pytest.fail(f"crewstream: {exc}", pytrace=False)
+            problem = f"crewstream: {exc}"
+        if problem is not None:
+            pytest.fail(problem, pytrace=False)
     return result
 
 

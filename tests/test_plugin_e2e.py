@@ -1,0 +1,202 @@
+"""The pytest plugin end to end: record, replay, diverge, modes, markers, hooks (pytester)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+pytest_plugins = ["pytester"]
+
+APP = '''
+import pytest
+from crewai.flow import Flow, listen, start
+
+GREETING = "{greeting}"
+
+
+class HelloFlow(Flow):
+    @start()
+    def greet(self):
+        return GREETING
+
+    @listen(greet)
+    def shout(self, text):
+        return text.upper()
+
+
+def test_stream(stream_recorder):
+    with stream_recorder.record(HelloFlow().stream_events()) as stream:
+        types = [frame.type for frame in stream.events]
+    assert types[0] == "flow_started"
+    assert stream.result == GREETING.upper()
+'''
+
+
+INI = "[pytest]\nasyncio_default_fixture_loop_scope = function\n"
+
+
+@pytest.fixture
+def project(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, warm_crewai: None) -> pytest.Pytester:
+    monkeypatch.delenv("CI", raising=False)
+    pytester.makeini(INI)
+    pytester.makepyfile(test_app=APP.format(greeting="hello"))
+    return pytester
+
+
+def cassette(pytester: pytest.Pytester, name: str = "test_stream") -> Path:
+    return pytester.path / "cassettes" / "test_app" / f"{name}.jsonl"
+
+
+def test_record_once_replay_then_first_divergence(project: pytest.Pytester) -> None:
+    first = project.runpytest("-p", "no:cacheprovider", "--crewstream-record=once")
+    first.assert_outcomes(passed=1)
+    recorded = cassette(project).read_bytes()
+    assert recorded.startswith(b'{"clock":"virtual","contract":"v1"')
+
+    replay = project.runpytest("-p", "no:cacheprovider")
+    replay.assert_outcomes(passed=1)
+    assert cassette(project).read_bytes() == recorded
+
+    project.makepyfile(test_app=APP.format(greeting="goodbye"))
+    diverged = project.runpytest("-p", "no:cacheprovider")
+    diverged.assert_outcomes(failed=1)
+    diverged.stdout.fnmatch_lines(
+        [
+            "crewstream: the recorded streams differ from cassette */cassettes/test_app/test_stream.jsonl (record mode 'once')",
+            "stream 0 (flow): first divergence at frame 3 (flow/method_execution_finished):",
+            "  data.result: 'hello' -> 'goodbye'",
+            "  to accept the new recording: pytest --crewstream-record=all test_app.py::test_stream",
+        ]
+    )
+    # the failure is focused: no dump of the stream
+    assert "flow_started" not in diverged.stdout.str().split("crewstream: the recorded")[1]
+    assert cassette(project).read_bytes() == recorded
+
+    rerecord = project.runpytest("-p", "no:cacheprovider", "--crewstream-record=all")
+    rerecord.assert_outcomes(passed=1)
+    assert b'"result":"goodbye"' in cassette(project).read_bytes()
+
+
+def test_none_mode_fails_on_a_missing_cassette_naming_path_and_flag(
+    project: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("CI", "true")  # CI makes 'none' the default
+    result = project.runpytest("-p", "no:cacheprovider")
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(
+        [
+            "crewstream: cassette */cassettes/test_app/test_stream.jsonl does not exist and the record mode is 'none'.",
+            "  record it with: pytest --crewstream-record=once test_app.py::test_stream",
+        ]
+    )
+    assert not cassette(project).exists()
+
+
+ASYNC_APP = '''
+import pytest
+from crewai.flow import Flow, listen, start
+
+
+class AsyncFlow(Flow):
+    @start()
+    async def fetch(self):
+        return "data"
+
+    @listen(fetch)
+    def finish(self, data):
+        return data + "!"
+
+
+@pytest.mark.asyncio
+async def test_astream(stream_recorder):
+    async with stream_recorder.record(AsyncFlow().astream()) as stream:
+        types = [frame.type async for frame in stream.events]
+    assert types[-1] == "flow_finished"
+    assert stream.result == "data!"
+'''
+
+
+def test_astream_under_pytest_asyncio_records_and_replays(project: pytest.Pytester) -> None:
+    project.makepyfile(test_async=ASYNC_APP)
+    args = ("-p", "no:cacheprovider", "test_async.py")
+    project.runpytest(*args, "--crewstream-record=once").assert_outcomes(passed=1)
+    path = project.path / "cassettes" / "test_async" / "test_astream.jsonl"
+    assert b'"source":"astream"' in path.read_bytes()
+    project.runpytest(*args, "--crewstream-record=none").assert_outcomes(passed=1)
+
+
+def test_precedence_cli_over_marker_over_ini(project: pytest.Pytester) -> None:
+    project.makeini(INI + "crewstream_record_mode = none\n")
+    project.makepyfile(
+        test_marked=APP.format(greeting="hi").replace(
+            "def test_stream(", '@pytest.mark.crewstream(record="once", cassette="shared/hi.jsonl")\ndef test_stream('
+        )
+    )
+    shared = project.path / "cassettes" / "shared" / "hi.jsonl"
+    # the CLI flag beats the marker: 'none' with no cassette fails
+    cli = project.runpytest("-p", "no:cacheprovider", "test_marked.py", "--crewstream-record=none")
+    cli.assert_outcomes(failed=1)
+    cli.stdout.fnmatch_lines(["*cassette */cassettes/shared/hi.jsonl does not exist*"])
+    # the marker beats the ini: 'once' records
+    project.runpytest("-p", "no:cacheprovider", "test_marked.py").assert_outcomes(passed=1)
+    assert shared.exists()
+    # the ini applies where there is no marker: 'none' and no cassette fails
+    project.runpytest("-p", "no:cacheprovider", "test_app.py").assert_outcomes(failed=1)
+
+
+def test_parametrized_ids_become_safe_file_names(project: pytest.Pytester) -> None:
+    project.makepyfile(
+        test_app=APP.format(greeting="hello").replace(
+            "def test_stream(stream_recorder):",
+            '@pytest.mark.parametrize("who", ["a/b c", "x:y"])\ndef test_stream(stream_recorder, who):',
+        )
+    )
+    project.runpytest("-p", "no:cacheprovider", "--crewstream-record=once").assert_outcomes(passed=2)
+    names = sorted(p.name for p in (project.path / "cassettes" / "test_app").iterdir())
+    assert names == ["test_stream_a_b_c.jsonl", "test_stream_x_y.jsonl"]
+
+
+def test_wrong_marker_argument_fails_clearly(project: pytest.Pytester) -> None:
+    project.makepyfile(
+        test_app=APP.format(greeting="hello").replace(
+            "def test_stream(", '@pytest.mark.crewstream(cassete="x.jsonl")\ndef test_stream('
+        )
+    )
+    result = project.runpytest("-p", "no:cacheprovider")
+    result.assert_outcomes(errors=1)
+    result.stdout.fnmatch_lines(
+        [
+            "*CrewstreamUsageError: test_app.py::test_stream: @pytest.mark.crewstream got unexpected argument(s) 'cassete';"
+            " valid keywords: cassette, record, clock, hermetic, allow_unused"
+        ]
+    )
+
+
+def test_conftest_normalize_hook_applies(project: pytest.Pytester) -> None:
+    project.makeconftest(
+        '''
+def crewstream_normalize_frame(frame, context):
+    data = frame["data"]
+    if "result" in data:
+        data["result"] = context.placeholder("greeting", data["result"])
+    for key, value in data.get("params", {}).items():
+        data["params"][key] = context.placeholder("greeting", value)
+'''
+    )
+    project.runpytest("-p", "no:cacheprovider", "--crewstream-record=once").assert_outcomes(passed=1)
+    text = cassette(project).read_text()
+    assert '"result":"<greeting:1>"' in text and '"result":"<greeting:2>"' in text
+    # the hook makes the greeting irrelevant to the comparison
+    project.makepyfile(test_app=APP.format(greeting="goodbye"))
+    result = project.runpytest("-p", "no:cacheprovider")
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(["stream 0 (flow): same frames, different ending", "  outcome: 'result' -> 'result'", "  result: 'HELLO' -> 'GOODBYE'"])
+
+
+def test_importing_the_plugin_does_not_import_crewai() -> None:
+    code = "import sys, crewstream_testing.plugin, crewstream_testing; print('crewai' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
