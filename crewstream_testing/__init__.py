@@ -26,10 +26,13 @@ if TYPE_CHECKING:
     from crewstream_testing.errors import (
         CassetteFormatError,
         CassetteMismatchError,
+        CassetteMissError,
         CassetteNotFoundError,
         CrewstreamError,
         CrewstreamUsageError,
+        FakeLLMError,
     )
+    from crewstream_testing.fake_llm import Chunk, FakeLLM, FakeReply, FakeRequest, reply, tool_call
     from crewstream_testing.frames import Frame
     from crewstream_testing.hooks import hookimpl
     from crewstream_testing.normalize import Normalizer
@@ -62,6 +65,14 @@ _EXPORTS: dict[str, str] = {
     "CassetteNotFoundError": "errors",
     "CrewstreamError": "errors",
     "CrewstreamUsageError": "errors",
+    "CassetteMissError": "errors",
+    "FakeLLMError": "errors",
+    "Chunk": "fake_llm",
+    "FakeLLM": "fake_llm",
+    "FakeReply": "fake_llm",
+    "FakeRequest": "fake_llm",
+    "reply": "fake_llm",
+    "tool_call": "fake_llm",
     "Frame": "frames",
     "hookimpl": "hooks",
     "Normalizer": "normalize",
