@@ -128,7 +128,10 @@ class Cassette:
             data = source.read_bytes()
         except FileNotFoundError:
             raise CassetteFormatError(
-                source, None, "no such cassette", "check the path, or record it with --crewstream-record=once"
+                source,
+                None,
+                "no such cassette",
+                "check the path, or record it with --crewstream-record=once",
             ) from None
         except IsADirectoryError:
             raise CassetteFormatError(
@@ -159,7 +162,9 @@ class _Reader:
     def read(self, data: bytes) -> Cassette:
         if b"\x00" in data:
             line = data[: data.index(b"\x00")].count(b"\n") + 1
-            raise self.fail(line, "contains a NUL byte: this is a binary file, not a JSONL cassette", _RERECORD)
+            raise self.fail(
+                line, "contains a NUL byte: this is a binary file, not a JSONL cassette", _RERECORD
+            )
         lines = data.split(b"\n")
         if lines and lines[-1] == b"":
             lines.pop()
@@ -169,7 +174,11 @@ class _Reader:
         self.cut_off = not data.endswith(b"\n")
         for number, raw in enumerate(lines, start=1):
             if not raw.strip():
-                raise self.fail(number, "blank line", "remove the blank line; a cassette has one JSON object per line")
+                raise self.fail(
+                    number,
+                    "blank line",
+                    "remove the blank line; a cassette has one JSON object per line",
+                )
             record = self.parse(number, raw)
             if number == 1:
                 self.header(record)
@@ -190,7 +199,9 @@ class _Reader:
             problem, hint = self.json_problem(number, raw, str(exc))
             raise self.fail(number, problem, hint) from None
         if not isinstance(record, dict):
-            raise self.fail(number, f"expected a JSON object, found {type(record).__name__}", _RERECORD)
+            raise self.fail(
+                number, f"expected a JSON object, found {type(record).__name__}", _RERECORD
+            )
         if _too_deep(record, MAX_DEPTH):
             raise self.fail(number, f"nested deeper than {MAX_DEPTH} levels", _RERECORD)
         return record
@@ -204,12 +215,19 @@ class _Reader:
                 + _RERECORD,
             )
         if number == 1 and raw.startswith(b"version https://git-lfs"):
-            return "a Git LFS pointer, not the cassette itself", "run `git lfs pull` to fetch the cassette"
+            return (
+                "a Git LFS pointer, not the cassette itself",
+                "run `git lfs pull` to fetch the cassette",
+            )
         if raw.startswith(b"\xef\xbb\xbf"):
             return "starts with a UTF-8 byte order mark", "save the file as UTF-8 without a BOM"
         if "depth limit" in message or "recursion" in message:
             return f"nested deeper than {MAX_DEPTH} levels", _RERECORD
-        if number == self.last_line and self.cut_off and message.startswith("unexpected end of data"):
+        if (
+            number == self.last_line
+            and self.cut_off
+            and message.startswith("unexpected end of data")
+        ):
             return (
                 f"the last line is cut off (not valid JSON: {message}): the cassette is truncated",
                 _RERECORD,
@@ -263,16 +281,24 @@ class _Reader:
     def stream(self, number: int, record: dict[str, Any]) -> None:
         index = self.expect_index(number, record)
         if self.open_stream is not None:
-            raise self.fail(number, f"stream {index} starts before stream {self.open_stream} ended", _RERECORD)
+            raise self.fail(
+                number, f"stream {index} starts before stream {self.open_stream} ended", _RERECORD
+            )
         if index != len(self.cassette.streams):
             raise self.fail(
-                number, f"stream {index} is out of order (expected stream {len(self.cassette.streams)})", _RERECORD
+                number,
+                f"stream {index} is out of order (expected stream {len(self.cassette.streams)})",
+                _RERECORD,
             )
         source = record.get("source")
         if source not in SOURCES:
-            raise self.fail(number, f"unknown stream source {source!r}", f"use one of {', '.join(SOURCES)}")
+            raise self.fail(
+                number, f"unknown stream source {source!r}", f"use one of {', '.join(SOURCES)}"
+            )
         name = record.get("name")
-        self.cassette.streams.append(StreamRecord(source=source, name=name if isinstance(name, str) else None))
+        self.cassette.streams.append(
+            StreamRecord(source=source, name=name if isinstance(name, str) else None)
+        )
         self.open_stream = index
 
     def frame(self, number: int, record: dict[str, Any]) -> None:
@@ -285,7 +311,11 @@ class _Reader:
             )
         unknown = set(record) - set(ENVELOPE_FIELDS) - {"kind", "stream"}
         if unknown:
-            raise self.fail(number, f"unknown frame keys {sorted(unknown)!r}", f"a frame has {', '.join(ENVELOPE_FIELDS)}")
+            raise self.fail(
+                number,
+                f"unknown frame keys {sorted(unknown)!r}",
+                f"a frame has {', '.join(ENVELOPE_FIELDS)}",
+            )
         problem = _envelope_problem(record)
         if problem:
             raise self.fail(number, problem, "fix the frame by hand or " + _RERECORD)
@@ -294,15 +324,23 @@ class _Reader:
     def end(self, number: int, record: dict[str, Any]) -> None:
         index = self.expect_index(number, record)
         if index != self.open_stream:
-            raise self.fail(number, f"'end' of stream {index}, but the open stream is {self.open_stream!r}", _RERECORD)
+            raise self.fail(
+                number,
+                f"'end' of stream {index}, but the open stream is {self.open_stream!r}",
+                _RERECORD,
+            )
         outcome = record.get("outcome")
         if outcome not in OUTCOMES:
-            raise self.fail(number, f"unknown outcome {outcome!r}", f"use one of {', '.join(OUTCOMES)}")
+            raise self.fail(
+                number, f"unknown outcome {outcome!r}", f"use one of {', '.join(OUTCOMES)}"
+            )
         error = record.get("error")
         if error is not None and not (
             isinstance(error, dict) and all(isinstance(v, str) for v in error.values())
         ):
-            raise self.fail(number, f"'error' must be an object of strings, found {error!r}", _RERECORD)
+            raise self.fail(
+                number, f"'error' must be an object of strings, found {error!r}", _RERECORD
+            )
         stream = self.cassette.streams[index]
         stream.outcome = outcome
         stream.result = record.get("result")
@@ -325,7 +363,9 @@ def _envelope_problem(record: dict[str, Any]) -> str | None:
         if record.get(key) is not None and not isinstance(record[key], str):
             return f"frame {key!r} must be a string or null, found {record[key]!r}"
     timestamp = record.get("timestamp")
-    if timestamp is not None and (isinstance(timestamp, bool) or not isinstance(timestamp, str | int | float)):
+    if timestamp is not None and (
+        isinstance(timestamp, bool) or not isinstance(timestamp, str | int | float)
+    ):
         return f"frame 'timestamp' must be a number, a string or null, found {timestamp!r}"
     if not isinstance(record.get("data", {}), dict):
         return f"frame 'data' must be an object, found {record.get('data')!r}"

@@ -79,7 +79,9 @@ def frame_divergence(expected: Sequence[Frame], actual: Sequence[Frame]) -> list
 def stream_divergence(index: int, expected: StreamRecord, actual: StreamRecord) -> list[str] | None:
     """Describe how stream ``index`` differs (frames first, then how it ended)."""
     if expected.source != actual.source:
-        return [f"stream {index}: source {expected.source!r} in the recording, {actual.source!r} now"]
+        return [
+            f"stream {index}: source {expected.source!r} in the recording, {actual.source!r} now"
+        ]
     lines = frame_divergence(expected.frames, actual.frames)
     if lines:
         return [f"stream {index} ({expected.source}): {lines[0]}", *lines[1:]]
@@ -89,13 +91,23 @@ def stream_divergence(index: int, expected: StreamRecord, actual: StreamRecord) 
         return [
             f"stream {index} ({expected.source}): same frames, different ending",
             f"  outcome: {expected.outcome!r} -> {actual.outcome!r}",
-            *([f"  result: {short(expected.result)} -> {short(actual.result)}"] if expected.result != actual.result else []),
-            *([f"  error: {short(expected.error)} -> {short(actual.error)}"] if expected.error != actual.error else []),
+            *(
+                [f"  result: {short(expected.result)} -> {short(actual.result)}"]
+                if expected.result != actual.result
+                else []
+            ),
+            *(
+                [f"  error: {short(expected.error)} -> {short(actual.error)}"]
+                if expected.error != actual.error
+                else []
+            ),
         ]
     return None
 
 
-def cassette_divergence(expected: Cassette, actual: Cassette, *, prefix_only: bool = False) -> list[str] | None:
+def cassette_divergence(
+    expected: Cassette, actual: Cassette, *, prefix_only: bool = False
+) -> list[str] | None:
     """Describe the first difference between a stored and a fresh recording, or None.
 
     With ``prefix_only`` (``new_episodes``), extra streams in ``actual`` are not a difference.

@@ -91,8 +91,8 @@ class CrewaiIsolation:
         from crewai.events.event_bus import crewai_event_bus as bus
 
         with bus._rwlock.r_locked():
-            current_sync = dict(bus._sync_handlers)
-            current_async = dict(bus._async_handlers)
+            current_sync: dict[Any, frozenset[Any]] = dict(bus._sync_handlers)
+            current_async: dict[Any, frozenset[Any]] = dict(bus._async_handlers)
         for event_type, handlers in current_sync.items():
             for handler in handlers - self._saved_sync.get(event_type, frozenset()):
                 bus.off(event_type, handler)

@@ -8,7 +8,7 @@ conftest module, so a ``crewstream_*`` function there takes part.
 from __future__ import annotations
 
 import inspect
-from typing import Any
+from typing import Any, cast
 
 import pluggy
 
@@ -32,7 +32,7 @@ class CrewstreamPluginManager(pluggy.PluginManager):
         # Only plain functions: a fixture named crewstream_* is no hook.
         if not inspect.isfunction(getattr(plugin, name, None)):
             return None
-        return {}  # type: ignore[typeddict-item]
+        return cast(pluggy.HookimplOpts, {})
 
 
 _manager: CrewstreamPluginManager | None = None

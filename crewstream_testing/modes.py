@@ -41,9 +41,15 @@ def ci_default_mode(environ: Mapping[str, str] | None = None) -> str:
     return "none" if value.strip().lower() not in ("", "0", "false", "no") else "once"
 
 
-def resolve_mode(cli: str | None, marker: str | None, ini: str | None, environ: Mapping[str, str] | None = None) -> str:
+def resolve_mode(
+    cli: str | None, marker: str | None, ini: str | None, environ: Mapping[str, str] | None = None
+) -> str:
     """The record mode in force. Precedence: CLI flag > marker > ini > CI default."""
-    for origin, value in (("--crewstream-record", cli), ("marker record=", marker), ("ini crewstream_record_mode", ini)):
+    for origin, value in (
+        ("--crewstream-record", cli),
+        ("marker record=", marker),
+        ("ini crewstream_record_mode", ini),
+    ):
         if value:
             if value not in RECORD_MODES:
                 raise CrewstreamUsageError(
@@ -64,7 +70,9 @@ class MarkerOptions:
     allow_unused: bool = False
 
     @classmethod
-    def from_marker(cls, args: tuple[Any, ...], kwargs: Mapping[str, Any], where: str) -> MarkerOptions:
+    def from_marker(
+        cls, args: tuple[Any, ...], kwargs: Mapping[str, Any], where: str
+    ) -> MarkerOptions:
         """Build the options, failing clearly on positional or unknown arguments."""
         valid = [f.name for f in fields(cls)]
         if args:
@@ -84,7 +92,9 @@ class MarkerOptions:
                 f"{where}: record={options.record!r} is not a record mode; use one of: {', '.join(RECORD_MODES)}"
             )
         if options.clock is not None and options.clock not in CLOCKS:
-            raise CrewstreamUsageError(f"{where}: clock={options.clock!r}; use one of: {', '.join(CLOCKS)}")
+            raise CrewstreamUsageError(
+                f"{where}: clock={options.clock!r}; use one of: {', '.join(CLOCKS)}"
+            )
         return options
 
 
@@ -102,7 +112,9 @@ def safe_name(name: str, limit: int = 120) -> str:
     return cleaned
 
 
-def cassette_path(test_file: Path, test_name: str, *, cassette: str | None, cassette_dir: Path | None) -> Path:
+def cassette_path(
+    test_file: Path, test_name: str, *, cassette: str | None, cassette_dir: Path | None
+) -> Path:
     """Where a test's cassette lives.
 
     Default: ``<test file dir>/cassettes/<test module>/<test name>.jsonl``. With

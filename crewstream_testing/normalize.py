@@ -72,7 +72,9 @@ WALL_CLOCK_KEYS = frozenset(
 
 WALL_CLOCK_PLACEHOLDER = "<time>"
 
-_UUID_RE = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
+_UUID_RE = re.compile(
+    r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
+)
 _ADDR_RE = re.compile(r"\b0x[0-9a-fA-F]{4,}\b")
 _ISO_RE = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?(Z|[+-]\d\d:\d\d)?")
 _PLACEHOLDER_RE = re.compile(r"<[a-z]+:\d+>|#\d+")

@@ -70,7 +70,9 @@ class Recorder:
         the frames when omitted; a ``kickoff(stream=True)`` session looks like
         ``stream_events`` and is stored as ``flow`` unless ``source="kickoff"``.
         """
-        if not hasattr(session, "frames") or not (hasattr(session, "close") or hasattr(session, "aclose")):
+        if not hasattr(session, "frames") or not (
+            hasattr(session, "close") or hasattr(session, "aclose")
+        ):
             raise CrewstreamUsageError(
                 f"record() takes a crewai StreamSession or AsyncStreamSession, not {type(session).__name__}; "
                 "pass what flow.stream_events(), flow.astream(), flow.stream_turn(...) or llm.stream_events(...) returned"
@@ -124,7 +126,9 @@ class Recorder:
                 frames=frames,
                 outcome=stream.outcome,
                 result=normalizer.value(stream.result),
-                error=None if stream.error is None else {k: normalizer.text(v) for k, v in stream.error.items()},
+                error=None
+                if stream.error is None
+                else {k: normalizer.text(v) for k, v in stream.error.items()},
                 name=stream.name,
             )
             for stream, frames in zip(raw, normalized, strict=True)

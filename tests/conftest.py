@@ -30,6 +30,7 @@ def warm_crewai(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
         stream = WarmFlow().stream_events()
         for _ in stream:
             pass
+
         async def consume() -> None:
             async for _ in WarmFlow().astream():
                 pass

@@ -14,12 +14,30 @@ HEADER = b'{"clock":"virtual","contract":"v1","crewai":"1.15.30","format":"crews
 
 def sample() -> Cassette:
     frames = [
-        Frame(id="#0", type="flow_started", channel="flow", seq=1, namespace=["flow", "F"], timestamp=0.0),
-        Frame(id="#1", type="flow_finished", channel="flow", seq=2, namespace=["flow", "F"], timestamp=0.5,
-              parent_id=None, previous_id="#0", data={"result": "done", "started_event_id": "#0"}),
+        Frame(
+            id="#0",
+            type="flow_started",
+            channel="flow",
+            seq=1,
+            namespace=["flow", "F"],
+            timestamp=0.0,
+        ),
+        Frame(
+            id="#1",
+            type="flow_finished",
+            channel="flow",
+            seq=2,
+            namespace=["flow", "F"],
+            timestamp=0.5,
+            parent_id=None,
+            previous_id="#0",
+            data={"result": "done", "started_event_id": "#0"},
+        ),
     ]
-    return Cassette(streams=[StreamRecord(source="flow", frames=frames, outcome="result", result="done")],
-                    crewai_version="1.15.30")
+    return Cassette(
+        streams=[StreamRecord(source="flow", frames=frames, outcome="result", result="done")],
+        crewai_version="1.15.30",
+    )
 
 
 def test_round_trip_is_byte_identical(tmp_path: Path) -> None:
@@ -53,17 +71,41 @@ def write(tmp_path: Path, *lines: bytes) -> Path:
 @pytest.mark.parametrize(
     ("lines", "where", "problem"),
     [
-        ((HEADER, b'{"kind":"stream","stream":0,"source":"flow"', ), ":2:", "not valid JSON"),
-        ((HEADER.replace(b'"format_version":1', b'"format_version":7'),), ":1:", "unknown format_version 7"),
+        (
+            (
+                HEADER,
+                b'{"kind":"stream","stream":0,"source":"flow"',
+            ),
+            ":2:",
+            "not valid JSON",
+        ),
+        (
+            (HEADER.replace(b'"format_version":1', b'"format_version":7'),),
+            ":1:",
+            "unknown format_version 7",
+        ),
         ((b'{"kind":"frame"}',), ":1:", "the first line is not a crewstream-cassette header"),
-        ((HEADER, b'{"kind":"stream","stream":0,"source":"flow","name":null}'), ":2:", "stream 0 has no 'end' line"),
-        ((HEADER, b'{"kind":"stream","stream":0,"source":"flow","name":null}',
-          b'{"kind":"frame","stream":0,"id":"#0","type":"x","channel":"flow","seq":"one"}'), ":3:", "frame 'seq' must be an integer"),
+        (
+            (HEADER, b'{"kind":"stream","stream":0,"source":"flow","name":null}'),
+            ":2:",
+            "stream 0 has no 'end' line",
+        ),
+        (
+            (
+                HEADER,
+                b'{"kind":"stream","stream":0,"source":"flow","name":null}',
+                b'{"kind":"frame","stream":0,"id":"#0","type":"x","channel":"flow","seq":"one"}',
+            ),
+            ":3:",
+            "frame 'seq' must be an integer",
+        ),
         ((HEADER, b'{"kind":"wat"}'), ":2:", "unknown record kind 'wat'"),
         ((HEADER, b"[1,2]"), ":2:", "expected a JSON object, found list"),
     ],
 )
-def test_bad_cassettes_name_file_line_and_fix(tmp_path: Path, lines: tuple[bytes, ...], where: str, problem: str) -> None:
+def test_bad_cassettes_name_file_line_and_fix(
+    tmp_path: Path, lines: tuple[bytes, ...], where: str, problem: str
+) -> None:
     path = write(tmp_path, *lines)
     with pytest.raises(CassetteFormatError) as info:
         Cassette.load(path)
@@ -73,7 +115,9 @@ def test_bad_cassettes_name_file_line_and_fix(tmp_path: Path, lines: tuple[bytes
 
 
 def test_missing_file_is_a_format_error_with_the_record_flag(tmp_path: Path) -> None:
-    with pytest.raises(CassetteFormatError, match=r"(?s)no such cassette.*--crewstream-record=once"):
+    with pytest.raises(
+        CassetteFormatError, match=r"(?s)no such cassette.*--crewstream-record=once"
+    ):
         Cassette.load(tmp_path / "absent.jsonl")
 
 

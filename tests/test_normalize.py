@@ -11,15 +11,29 @@ STATE = "9d0c7e6f-2222-4b3c-8d4e-bbbbbbbbbbbb"
 
 
 def frame(id: str, type: str, channel: str = "flow", **kw: Any) -> dict[str, Any]:
-    return {"id": id, "type": type, "channel": channel, "seq": kw.pop("seq", None), "namespace": kw.pop("namespace", [channel]),
-            "timestamp": kw.pop("timestamp", "2026-05-01T10:00:00Z"), "data": kw.pop("data", {}), **kw}
+    return {
+        "id": id,
+        "type": type,
+        "channel": channel,
+        "seq": kw.pop("seq", None),
+        "namespace": kw.pop("namespace", [channel]),
+        "timestamp": kw.pop("timestamp", "2026-05-01T10:00:00Z"),
+        "data": kw.pop("data", {}),
+        **kw,
+    }
 
 
 def test_ids_become_ordinals_and_references_follow() -> None:
     frames = [
         frame("e-a", "flow_started"),
         frame("e-b", "method_execution_started", parent_id="e-a", previous_id="e-a"),
-        frame("e-c", "method_execution_finished", parent_id="e-a", previous_id="e-b", data={"started_event_id": "e-b"}),
+        frame(
+            "e-c",
+            "method_execution_finished",
+            parent_id="e-a",
+            previous_id="e-b",
+            data={"started_event_id": "e-b"},
+        ),
     ]
     out = normalize(frames)
     assert [f.id for f in out] == ["#0", "#1", "#2"]
@@ -28,8 +42,18 @@ def test_ids_become_ordinals_and_references_follow() -> None:
 
 
 def test_references_outside_the_stream_are_external_and_shared_across_streams() -> None:
-    turn1 = [frame("t1-start", "conversation_turn_started", previous_id="created-elsewhere"), frame("t1-flow", "flow_started")]
-    turn2 = [frame("t2-start", "conversation_turn_started", parent_id="t1-flow", previous_id="created-elsewhere")]
+    turn1 = [
+        frame("t1-start", "conversation_turn_started", previous_id="created-elsewhere"),
+        frame("t1-flow", "flow_started"),
+    ]
+    turn2 = [
+        frame(
+            "t2-start",
+            "conversation_turn_started",
+            parent_id="t1-flow",
+            previous_id="created-elsewhere",
+        )
+    ]
     one, two = Normalizer().normalize_streams([turn1, turn2])
     assert one[0].previous_id == "<ext:1>"
     assert two[0].previous_id == "<ext:1>"
@@ -59,11 +83,17 @@ def test_volatile_values_become_stable_placeholders() -> None:
 
 
 def test_timestamps_are_offsets_from_the_first_frame_of_the_cassette() -> None:
-    s1 = [frame("a", "flow_started", timestamp="2026-01-01T00:00:00Z"), frame("b", "flow_finished", timestamp="2026-01-01T00:00:01.25Z")]
+    s1 = [
+        frame("a", "flow_started", timestamp="2026-01-01T00:00:00Z"),
+        frame("b", "flow_finished", timestamp="2026-01-01T00:00:01.25Z"),
+    ]
     s2 = [frame("c", "flow_started", timestamp="2026-01-01T00:00:03Z")]
     one, two = Normalizer().normalize_streams([s1, s2])
     assert [f.timestamp for f in one + two] == [0.0, 1.25, 3.0]
-    assert [f.timestamp for f in Normalizer(timestamps="zero").normalize_streams([s1])[0]] == [0.0, 0.0]
+    assert [f.timestamp for f in Normalizer(timestamps="zero").normalize_streams([s1])[0]] == [
+        0.0,
+        0.0,
+    ]
 
 
 def test_env_frames_are_canonicalized() -> None:
@@ -74,7 +104,14 @@ def test_env_frames_are_canonicalized() -> None:
 def test_normalizing_twice_changes_nothing() -> None:
     frames = [
         frame("e-a", "flow_started", previous_id="outside", data={"state": {"id": STATE}}),
-        frame("e-b", "llm_call_started", "llm", parent_id="e-a", namespace=["llm", CALL], data={"call_id": CALL}),
+        frame(
+            "e-b",
+            "llm_call_started",
+            "llm",
+            parent_id="e-a",
+            namespace=["llm", CALL],
+            data={"call_id": CALL},
+        ),
     ]
     once = normalize(frames)
     assert normalize(once) == once
@@ -93,6 +130,8 @@ def test_frame_hooks_run_after_builtin_rules() -> None:
             f["data"]["user"] = context.placeholder("user", f["data"]["user"])
 
     normalizer = Normalizer(frame_hooks=[hook])
-    (out,) = normalizer.normalize_streams([[frame("a", "custom_event", "custom", data={"user": "alice"})]])
+    (out,) = normalizer.normalize_streams(
+        [[frame("a", "custom_event", "custom", data={"user": "alice"})]]
+    )
     assert out[0].data["user"] == "<user:1>"
     assert isinstance(out[0], Frame)

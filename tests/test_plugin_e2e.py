@@ -10,7 +10,7 @@ import pytest
 
 pytest_plugins = ["pytester"]
 
-APP = '''
+APP = """
 import pytest
 from crewai.flow import Flow, listen, start
 
@@ -32,14 +32,16 @@ def test_stream(stream_recorder):
         types = [frame.type for frame in stream.events]
     assert types[0] == "flow_started"
     assert stream.result == GREETING.upper()
-'''
+"""
 
 
 INI = "[pytest]\nasyncio_default_fixture_loop_scope = function\n"
 
 
 @pytest.fixture
-def project(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, warm_crewai: None) -> pytest.Pytester:
+def project(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, warm_crewai: None
+) -> pytest.Pytester:
     monkeypatch.delenv("CI", raising=False)
     pytester.makeini(INI)
     pytester.makepyfile(test_app=APP.format(greeting="hello"))
@@ -95,7 +97,7 @@ def test_none_mode_fails_on_a_missing_cassette_naming_path_and_flag(
     assert not cassette(project).exists()
 
 
-ASYNC_APP = '''
+ASYNC_APP = """
 import pytest
 from crewai.flow import Flow, listen, start
 
@@ -116,7 +118,7 @@ async def test_astream(stream_recorder):
         types = [frame.type async for frame in stream.events]
     assert types[-1] == "flow_finished"
     assert stream.result == "data!"
-'''
+"""
 
 
 def test_astream_under_pytest_asyncio_records_and_replays(project: pytest.Pytester) -> None:
@@ -132,7 +134,8 @@ def test_precedence_cli_over_marker_over_ini(project: pytest.Pytester) -> None:
     project.makeini(INI + "crewstream_record_mode = none\n")
     project.makepyfile(
         test_marked=APP.format(greeting="hi").replace(
-            "def test_stream(", '@pytest.mark.crewstream(record="once", cassette="shared/hi.jsonl")\ndef test_stream('
+            "def test_stream(",
+            '@pytest.mark.crewstream(record="once", cassette="shared/hi.jsonl")\ndef test_stream(',
         )
     )
     shared = project.path / "cassettes" / "shared" / "hi.jsonl"
@@ -154,7 +157,9 @@ def test_parametrized_ids_become_safe_file_names(project: pytest.Pytester) -> No
             '@pytest.mark.parametrize("who", ["a/b c", "x:y"])\ndef test_stream(stream_recorder, who):',
         )
     )
-    project.runpytest("-p", "no:cacheprovider", "--crewstream-record=once").assert_outcomes(passed=2)
+    project.runpytest("-p", "no:cacheprovider", "--crewstream-record=once").assert_outcomes(
+        passed=2
+    )
     names = sorted(p.name for p in (project.path / "cassettes" / "test_app").iterdir())
     assert names == ["test_stream_a_b_c.jsonl", "test_stream_x_y.jsonl"]
 
@@ -177,26 +182,36 @@ def test_wrong_marker_argument_fails_clearly(project: pytest.Pytester) -> None:
 
 def test_conftest_normalize_hook_applies(project: pytest.Pytester) -> None:
     project.makeconftest(
-        '''
+        """
 def crewstream_normalize_frame(frame, context):
     data = frame["data"]
     if "result" in data:
         data["result"] = context.placeholder("greeting", data["result"])
     for key, value in data.get("params", {}).items():
         data["params"][key] = context.placeholder("greeting", value)
-'''
+"""
     )
-    project.runpytest("-p", "no:cacheprovider", "--crewstream-record=once").assert_outcomes(passed=1)
+    project.runpytest("-p", "no:cacheprovider", "--crewstream-record=once").assert_outcomes(
+        passed=1
+    )
     text = cassette(project).read_text()
     assert '"result":"<greeting:1>"' in text and '"result":"<greeting:2>"' in text
     # the hook makes the greeting irrelevant to the comparison
     project.makepyfile(test_app=APP.format(greeting="goodbye"))
     result = project.runpytest("-p", "no:cacheprovider")
     result.assert_outcomes(failed=1)
-    result.stdout.fnmatch_lines(["stream 0 (flow): same frames, different ending", "  outcome: 'result' -> 'result'", "  result: 'HELLO' -> 'GOODBYE'"])
+    result.stdout.fnmatch_lines(
+        [
+            "stream 0 (flow): same frames, different ending",
+            "  outcome: 'result' -> 'result'",
+            "  result: 'HELLO' -> 'GOODBYE'",
+        ]
+    )
 
 
 def test_importing_the_plugin_does_not_import_crewai() -> None:
-    code = "import sys, crewstream_testing.plugin, crewstream_testing; print('crewai' in sys.modules)"
+    code = (
+        "import sys, crewstream_testing.plugin, crewstream_testing; print('crewai' in sys.modules)"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"

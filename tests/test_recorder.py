@@ -107,7 +107,10 @@ def test_two_turns_share_placeholders_across_streams() -> None:
             for _ in stream.events:
                 pass
         replies.append(stream.result)
-    assert replies == ["I can explain CrewAI stream frames.", "Each frame has a channel such as llm or flow."]
+    assert replies == [
+        "I can explain CrewAI stream frames.",
+        "Each frame has a channel such as llm or flow.",
+    ]
     first, second = recorder.streams
     assert (first.source, second.source) == ("turn", "turn")
     flow_started = next(f for f in first.frames if f.type == "flow_started")
@@ -149,7 +152,11 @@ def test_error_mid_stream_is_reraised_and_recorded() -> None:
     (record,) = recorder.streams
     assert record.outcome == "error"
     assert record.error == {"type": "RuntimeError", "message": "provider went away"}
-    assert [f.type for f in record.frames][-3:] == ["llm_call_failed", "method_execution_failed", "flow_failed"]
+    assert [f.type for f in record.frames][-3:] == [
+        "llm_call_failed",
+        "method_execution_failed",
+        "flow_failed",
+    ]
     assert [f.type for f in record.frames] == seen
 
 
@@ -165,17 +172,21 @@ def test_closed_before_iteration_is_recorded_as_closed() -> None:
 
 def test_save_and_load_round_trip(tmp_path: Path) -> None:
     recorder = Recorder(clock="virtual")
-    with recorder:
-        with recorder.record(flow_session()) as stream:
-            list(stream)
+    with recorder, recorder.record(flow_session()) as stream:
+        list(stream)
     path = recorder.save(tmp_path / "flow.jsonl")
     loaded = Cassette.load(path)
     assert loaded.frames == recorder.frames
     assert loaded.clock == "virtual"
-    assert loaded.streams[0].result == "Frames arrive in order; channels route them; results wait for the end."
+    assert (
+        loaded.streams[0].result
+        == "Frames arrive in order; channels route them; results wait for the end."
+    )
     assert {f.timestamp for f in loaded.frames} == {0.0}
 
 
 def test_record_refuses_what_is_not_a_session() -> None:
-    with pytest.raises(CrewstreamUsageError, match=r"record\(\) takes a crewai StreamSession .* not list"):
+    with pytest.raises(
+        CrewstreamUsageError, match=r"record\(\) takes a crewai StreamSession .* not list"
+    ):
         Recorder().record([1, 2, 3])
