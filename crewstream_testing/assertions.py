@@ -126,6 +126,7 @@ def _check(
     routes: Mapping[str, str | Iterable[str]] | None,
     rules: frozenset[str] | None,
 ) -> None:
+    __tracebackhide__ = True
     failures: list[tuple[str, list[Violation]]] = []
     for stream in _streams(obj, source, complete):
         found = check_frames(
@@ -163,6 +164,7 @@ def assert_conforms(
     was closed early is checked with ``complete=False``); for a plain frame
     sequence it defaults to True.
     """
+    __tracebackhide__ = True
     _check(frames, source=source, complete=complete, routes=routes, rules=None)
 
 
@@ -181,6 +183,7 @@ def assert_ordered(
     this relative order (other frames may come between): compare per scope,
     since parallel listeners reorder from run to run.
     """
+    __tracebackhide__ = True
     _check(frames, source="unknown", complete=complete, routes=None, rules=ORDER_RULES)
     if types is None:
         return
@@ -189,6 +192,7 @@ def assert_ordered(
 
 
 def _assert_subsequence(stream: _Stream, types: list[str]) -> None:
+    __tracebackhide__ = True
     position = 0
     matched: list[int] = []
     for index, frame in enumerate(stream.frames):
@@ -226,6 +230,7 @@ def assert_routed(frames: Any, routes: Mapping[str, str | Iterable[str]] | None 
     ``routes`` adds or replaces routes for this check (frame type -> channel or
     channels), on top of the built-in table and the ``crewstream_channel_routes`` hooks.
     """
+    __tracebackhide__ = True
     _check(frames, source="unknown", complete=False, routes=routes, rules=ROUTING_RULES)
 
 
@@ -242,6 +247,7 @@ def assert_result_gated(session: Any) -> Any:
     session for the whole check; for one already consumed only the second half
     can be checked. Async sessions: ``await assert_result_gated_async(session)``.
     """
+    __tracebackhide__ = True
     if not _is_session(session):
         raise CrewstreamUsageError(
             f"assert_result_gated() takes a StreamSession, not {type(session).__name__}"
@@ -263,6 +269,7 @@ def assert_result_gated(session: Any) -> Any:
 
 async def assert_result_gated_async(session: Any) -> Any:
     """``assert_result_gated`` for an ``AsyncStreamSession`` (consumed with ``async for``)."""
+    __tracebackhide__ = True
     if not _is_session(session):
         raise CrewstreamUsageError(
             f"assert_result_gated_async() takes an AsyncStreamSession, not {type(session).__name__}"
@@ -279,6 +286,7 @@ async def assert_result_gated_async(session: Any) -> Any:
 
 
 def _assert_not_ready(session: Any) -> None:
+    __tracebackhide__ = True
     try:
         value = session.result
     except RuntimeError as exc:
@@ -299,6 +307,7 @@ def _assert_not_ready(session: Any) -> None:
 
 
 def _assert_after(session: Any, error: BaseException | None) -> Any:
+    __tracebackhide__ = True
     if error is None:
         error = getattr(session, "_error", None)
     if error is None:
@@ -438,6 +447,7 @@ def assert_stream_restored(*objects: Any) -> Iterator[list[StreamSetting]]:
     ``flow.stream``. Yields the recorded settings. When the block raises, its
     error propagates unchecked.
     """
+    __tracebackhide__ = True
     if not objects:
         raise CrewstreamUsageError(
             "assert_stream_restored() needs the flows, crews, agents or LLMs whose stream settings to watch"
@@ -477,6 +487,7 @@ def assert_projections_consistent(session: Any, channels: Sequence[str] | None =
     of the six channels) must replay exactly the filtered global order.
     Returns the global frames.
     """
+    __tracebackhide__ = True
     if not _is_session(session):
         raise CrewstreamUsageError(
             f"assert_projections_consistent() takes a StreamSession, not {type(session).__name__}"
@@ -505,6 +516,7 @@ async def assert_projections_consistent_async(
     session: Any, channels: Sequence[str] | None = None
 ) -> list[Any]:
     """``assert_projections_consistent`` for an ``AsyncStreamSession``."""
+    __tracebackhide__ = True
     if not _is_session(session):
         raise CrewstreamUsageError(
             f"assert_projections_consistent_async() takes an AsyncStreamSession, not {type(session).__name__}"
@@ -558,6 +570,7 @@ def _replays(session: Any) -> Iterator[tuple[str, frozenset[str], Any]]:
 
 
 def _compare(name: str, channels: frozenset[str], got: list[Any], frames: Sequence[Any]) -> None:
+    __tracebackhide__ = True
     expected = [frame for frame in frames if frame.channel in channels]
     if [frame.id for frame in got] == [frame.id for frame in expected]:
         return

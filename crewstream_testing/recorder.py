@@ -159,24 +159,28 @@ class Recorder:
     # -- contract assertions (crewstream_testing.assertions) ----------------------------
     def assert_conforms(self, **options: Any) -> None:
         """Every recorded stream conforms (``assertions.assert_conforms``; closed ones: complete=False)."""
+        __tracebackhide__ = True
         from crewstream_testing.assertions import assert_conforms
 
         assert_conforms(self, **options)
 
     def assert_ordered(self, types: Sequence[str] | None = None) -> None:
         """Every recorded stream keeps the ordering rules (``assertions.assert_ordered``)."""
+        __tracebackhide__ = True
         from crewstream_testing.assertions import assert_ordered
 
         assert_ordered(self, types)
 
     def assert_routed(self, routes: Any = None) -> None:
         """Every recorded frame sits on its type's channel (``assertions.assert_routed``)."""
+        __tracebackhide__ = True
         from crewstream_testing.assertions import assert_routed
 
         assert_routed(self, routes)
 
     def assert_result_gated(self, session: Any) -> Any:
         """``assertions.assert_result_gated`` on a session (recorded, or recorded now)."""
+        __tracebackhide__ = True
         from crewstream_testing.assertions import assert_result_gated
 
         return assert_result_gated(self.record(session))
@@ -191,6 +195,7 @@ class Recorder:
         self, session: Any, channels: Sequence[str] | None = None
     ) -> Any:
         """``assertions.assert_projections_consistent`` on a session (recorded, or recorded now)."""
+        __tracebackhide__ = True
         from crewstream_testing.assertions import assert_projections_consistent
 
         return assert_projections_consistent(self.record(session), channels)
