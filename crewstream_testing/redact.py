@@ -41,6 +41,7 @@ found. Audit a cassette with ``crewstream scrub --check PATH``.
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 from collections.abc import Callable, Iterable, Mapping
@@ -241,7 +242,7 @@ class Redactor:
         self.environ = environ
         self.min_length = min_length
         self.use_hooks = use_hooks
-        self._rules: list[_Rule] = [_compile(name, regex) for name, regex in BUILTIN_PATTERNS]
+        self._rules: list[_Rule] = list(_builtin_rules())
         self._builtin_count = len(self._rules)
         self._paths: list[tuple[str, list[str]]] = []
         self._secrets: dict[str, str] = {}
@@ -334,6 +335,11 @@ def _collapse(value: Any, depth: int) -> Any:
     if isinstance(value, list | tuple):
         return [_collapse(v, depth + 1) for v in value]
     return value
+
+
+@functools.cache
+def _builtin_rules() -> tuple[_Rule, ...]:
+    return tuple(_compile(name, regex) for name, regex in BUILTIN_PATTERNS)
 
 
 def _compile(name: str, pattern: str) -> _Rule:
