@@ -31,7 +31,11 @@ FRAME_BY_HAND = "fix the frame by hand or " + RERECORD
 
 
 def frame(extra: bytes = b"") -> bytes:
-    return b'{"kind":"frame","stream":0,"id":"#0","type":"flow_started","channel":"flow"' + extra + b"}"
+    return (
+        b'{"kind":"frame","stream":0,"id":"#0","type":"flow_started","channel":"flow"'
+        + extra
+        + b"}"
+    )
 
 
 def lines(*items: bytes) -> bytes:
@@ -142,7 +146,11 @@ CASES: dict[str, tuple[bytes, str, str]] = {
         "3: unknown outcome 'done'",
         "use one of result, error, closed, incomplete",
     ),
-    "a JSON array line": (lines(HEADER, b"[1, 2]"), "2: expected a JSON object, found list", RERECORD),
+    "a JSON array line": (
+        lines(HEADER, b"[1, 2]"),
+        "2: expected a JSON object, found list",
+        RERECORD,
+    ),
     "absurdly nested (orjson's limit)": (
         lines(HEADER, b"[" * 100_000 + b"]" * 100_000),
         "2: nested deeper than 64 levels",
@@ -174,7 +182,15 @@ CASES: dict[str, tuple[bytes, str, str]] = {
         BY_HAND,
     ),
     "merge conflict": (
-        lines(*LINES[:4], b"<<<<<<< HEAD", *LINES[4:6], b"=======", LINES[6], b">>>>>>> feature", *LINES[7:]),
+        lines(
+            *LINES[:4],
+            b"<<<<<<< HEAD",
+            *LINES[4:6],
+            b"=======",
+            LINES[6],
+            b">>>>>>> feature",
+            *LINES[7:],
+        ),
         "5: a merge conflict marker: the cassette was merged by hand or by git",
         "keep one side's cassette whole (`git checkout --ours/--theirs FILE`), then " + RERECORD,
     ),
@@ -201,7 +217,9 @@ def test_bad_cassette_error_names_file_line_problem_and_fix(tmp_path: Path, name
 
 
 @pytest.mark.parametrize("command", ["check", "show", "scrub"])
-@pytest.mark.parametrize("name", ["truncated mid-line", "binary with NUL", "merge conflict", "wrong version"])
+@pytest.mark.parametrize(
+    "name", ["truncated mid-line", "binary with NUL", "merge conflict", "wrong version"]
+)
 def test_the_cli_exits_2_with_the_same_message(tmp_path: Path, name: str, command: str) -> None:
     data, problem, fix = CASES[name]
     path = tmp_path / "bad.jsonl"
@@ -221,7 +239,9 @@ def test_the_cli_exits_2_with_the_same_message(tmp_path: Path, name: str, comman
 
 
 def test_a_str_with_lone_surrogates_is_a_format_error() -> None:
-    with pytest.raises(CassetteFormatError, match=r"^<cassette>:1: not valid JSON \(str is not valid UTF-8"):
+    with pytest.raises(
+        CassetteFormatError, match=r"^<cassette>:1: not valid JSON \(str is not valid UTF-8"
+    ):
         Cassette.loads('{"kind":"header","x":"\ud800"}')
 
 
@@ -234,8 +254,12 @@ def test_crlf_line_endings_are_read(tmp_path: Path) -> None:
 def test_show_survives_a_hand_edited_tool_call(tmp_path: Path) -> None:
     path = tmp_path / "edited.jsonl"
     path.write_bytes(
-        lines(HEADER, STREAM, frame(b',"data":{"tool_call":{"function":"word_count"}}'),
-              b'{"kind":"end","stream":0,"outcome":"incomplete"}')
+        lines(
+            HEADER,
+            STREAM,
+            frame(b',"data":{"tool_call":{"function":"word_count"}}'),
+            b'{"kind":"end","stream":0,"outcome":"incomplete"}',
+        )
     )
     out = io.StringIO()
     assert main(["show", str(path)], out=out) == 0

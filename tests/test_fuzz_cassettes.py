@@ -73,7 +73,12 @@ mutation = st.one_of(
     st.tuples(st.just("repeat_line"), position),
     st.tuples(st.just("swap_lines"), position, position),
     st.tuples(st.just("replace_line"), position, st.sampled_from(ODD_LINES)),
-    st.tuples(st.just("set_value"), position, st.lists(position, min_size=1, max_size=4), st.sampled_from(ODD_VALUES)),
+    st.tuples(
+        st.just("set_value"),
+        position,
+        st.lists(position, min_size=1, max_size=4),
+        st.sampled_from(ODD_VALUES),
+    ),
     st.tuples(st.just("drop_key"), position, position),
     st.tuples(st.just("nest"), position, st.sampled_from([63, 65, 200])),
 )
@@ -137,13 +142,17 @@ def mutate(data: bytes, operation: tuple[Any, ...]) -> bytes:
             lambda line: _json_op(line, operation[2], lambda r, k: r.__setitem__(k, operation[3])),
         )
     if kind == "drop_key":
-        return _line_op(data, operation[1], lambda line: _json_op(line, [operation[2]], lambda r, k: r.pop(k)))
+        return _line_op(
+            data, operation[1], lambda line: _json_op(line, [operation[2]], lambda r, k: r.pop(k))
+        )
     if kind == "nest":
         deep: Any = "leaf"
         for _ in range(operation[2]):
             deep = {"d": deep}
         return _line_op(
-            data, operation[1], lambda line: _json_op(line, [0.0], lambda r, k: r.__setitem__("data", deep))
+            data,
+            operation[1],
+            lambda line: _json_op(line, [0.0], lambda r, k: r.__setitem__("data", deep)),
         )
     raise AssertionError(kind)
 

@@ -64,7 +64,9 @@ def test_unused_cassettes_are_reported_then_pruned(pytester: pytest.Pytester) ->
         ]
     )
     # A module named with ::test is collected in part: nothing of it is reported.
-    result = pytester.runpytest("-p", "no:cacheprovider", "--crewstream-unused", "test_mod.py::test_b")
+    result = pytester.runpytest(
+        "-p", "no:cacheprovider", "--crewstream-unused", "test_mod.py::test_b"
+    )
     result.assert_outcomes(passed=1)
     result.stdout.fnmatch_lines(["crewstream: no unused cassettes"])
 
@@ -80,7 +82,9 @@ def test_unused_cassettes_are_reported_then_pruned(pytester: pytest.Pytester) ->
     assert sorted(p.name for p in module_dir.iterdir()) == ["test_a.jsonl", "test_b.jsonl"]
     assert (pytester.path / "cassettes" / "test_other" / "test_x.jsonl").exists()
     for name in ("test_a", "test_b"):
-        assert Cassette.load(module_dir / f"{name}.jsonl").streams[0].result == f"topic: {name[-1]}!"
+        assert (
+            Cassette.load(module_dir / f"{name}.jsonl").streams[0].result == f"topic: {name[-1]}!"
+        )
 
 
 def test_prune_refuses_after_a_collection_error(pytester: pytest.Pytester) -> None:
@@ -88,7 +92,9 @@ def test_prune_refuses_after_a_collection_error(pytester: pytest.Pytester) -> No
     pytester.runpytest("-p", "no:cacheprovider", "test_mod.py").assert_outcomes(passed=2)
     stray = pytester.path / "cassettes" / "test_mod" / "test_gone.jsonl"
     stray.write_bytes(b"")
-    result = pytester.runpytest("-p", "no:cacheprovider", "--crewstream-prune", "--continue-on-collection-errors")
+    result = pytester.runpytest(
+        "-p", "no:cacheprovider", "--crewstream-prune", "--continue-on-collection-errors"
+    )
     result.stdout.fnmatch_lines(
         [
             "crewstream: not pruning, the run did not collect every test:",
@@ -149,6 +155,10 @@ def test_a_partly_used_cassette_fails_unless_the_marker_allows_it(
     )
     # A different first stream is still a mismatch, allow_unused or not.
     monkeypatch.setenv("CS_TOPICS", "z")
-    result = pytester.runpytest("-p", "no:cacheprovider", "--crewstream-record=none", "-k", "lenient")
+    result = pytester.runpytest(
+        "-p", "no:cacheprovider", "--crewstream-record=none", "-k", "lenient"
+    )
     result.assert_outcomes(failed=1, deselected=1)
-    result.stdout.fnmatch_lines(["*the recorded streams differ from cassette*", "*first divergence at frame 0*"])
+    result.stdout.fnmatch_lines(
+        ["*the recorded streams differ from cassette*", "*first divergence at frame 0*"]
+    )

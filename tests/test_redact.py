@@ -35,7 +35,11 @@ KEYS = {
     "stripe key": "sk_live_4eC39HqLyjWDarjtT1zdp7dc",
     "jwt": "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.dozjgNryP4J3jVmNHl0w5N_XgL0n3I9PlFUP0THsR8U",
 }
-ENV = {"ACME_API_KEY": "acme-live-7f3e9a1c55d2", "TOKENIZERS_PARALLELISM": "false", "DB_PASSWORD": "short"}
+ENV = {
+    "ACME_API_KEY": "acme-live-7f3e9a1c55d2",
+    "TOKENIZERS_PARALLELISM": "false",
+    "DB_PASSWORD": "short",
+}
 
 
 def redactor(**kwargs: Any) -> Redactor:
@@ -44,14 +48,35 @@ def redactor(**kwargs: Any) -> Redactor:
     return Redactor(**kwargs)
 
 
-def cassette_with(data: dict[str, Any], *, result: Any = None, calls: list[dict[str, Any]] | None = None) -> Cassette:
+def cassette_with(
+    data: dict[str, Any], *, result: Any = None, calls: list[dict[str, Any]] | None = None
+) -> Cassette:
     frames = [
-        Frame(id="#0", type="flow_started", channel="flow", seq=1, namespace=["flow", "F"], timestamp=0.0, data=data),
-        Frame(id="#1", type="flow_finished", channel="flow", seq=2, namespace=["flow", "F"], timestamp=0.0,
-              previous_id="#0", data={"result": result, "started_event_id": "#0"}),
+        Frame(
+            id="#0",
+            type="flow_started",
+            channel="flow",
+            seq=1,
+            namespace=["flow", "F"],
+            timestamp=0.0,
+            data=data,
+        ),
+        Frame(
+            id="#1",
+            type="flow_finished",
+            channel="flow",
+            seq=2,
+            namespace=["flow", "F"],
+            timestamp=0.0,
+            previous_id="#0",
+            data={"result": result, "started_event_id": "#0"},
+        ),
     ]
-    return Cassette(streams=[StreamRecord(source="flow", frames=frames, result=result)],
-                    llm_calls=calls or [], crewai_version="1.15.30")
+    return Cassette(
+        streams=[StreamRecord(source="flow", frames=frames, result=result)],
+        llm_calls=calls or [],
+        crewai_version="1.15.30",
+    )
 
 
 @pytest.mark.parametrize("rule", sorted(KEYS))
@@ -86,15 +111,33 @@ def test_environment_is_read_for_each_redaction(monkeypatch: pytest.MonkeyPatch)
 
 def test_credential_named_keys_are_redacted_whole() -> None:
     request = {
-        "headers": {"Authorization": "Bearer zz.yy-0123456789", "X-Api-Key": "plain-value", "Accept": "text/plain"},
+        "headers": {
+            "Authorization": "Bearer zz.yy-0123456789",
+            "X-Api-Key": "plain-value",
+            "Accept": "text/plain",
+        },
         "api_key": "not-a-known-shape",
-        "params": {"max_tokens": 100, "agent_key": "0f1e2d3c4b5a", "token": None, "password": "true"},
+        "params": {
+            "max_tokens": 100,
+            "agent_key": "0f1e2d3c4b5a",
+            "token": None,
+            "password": "true",
+        },
         "credentials": {"user": "bob", "pin": 1234},
     }
     assert redactor().redact(request) == {
-        "headers": {"Authorization": "Bearer <redacted:1>", "X-Api-Key": "<redacted:2>", "Accept": "text/plain"},
+        "headers": {
+            "Authorization": "Bearer <redacted:1>",
+            "X-Api-Key": "<redacted:2>",
+            "Accept": "text/plain",
+        },
         "api_key": "<redacted:3>",
-        "params": {"max_tokens": 100, "agent_key": "0f1e2d3c4b5a", "token": None, "password": "true"},
+        "params": {
+            "max_tokens": 100,
+            "agent_key": "0f1e2d3c4b5a",
+            "token": None,
+            "password": "true",
+        },
         "credentials": {"user": "<redacted:4>", "pin": "<redacted:5>"},
     }
     assert looks_like_credential_key("x-goog-api-key")
@@ -121,11 +164,18 @@ def test_prose_and_ids_are_left_alone() -> None:
 
 
 def test_extra_patterns_and_paths() -> None:
-    r = redactor(patterns=[r"ACCT-\d{6}", r"pin=(?P<secret>\d{4})"], paths=["data.state.email", "**.ssn"])
-    cassette = cassette_with({"state": {"email": "a@b.c", "note": "ACCT-123456 pin=4321"}, "deep": [{"ssn": 123}]})
+    r = redactor(
+        patterns=[r"ACCT-\d{6}", r"pin=(?P<secret>\d{4})"], paths=["data.state.email", "**.ssn"]
+    )
+    cassette = cassette_with(
+        {"state": {"email": "a@b.c", "note": "ACCT-123456 pin=4321"}, "deep": [{"ssn": 123}]}
+    )
     redaction = r.redact_cassette(cassette)
     data = redaction.cassette.streams[0].frames[0].data
-    assert data == {"state": {"email": "<redacted:1>", "note": "<redacted:2> pin=<redacted:3>"}, "deep": [{"ssn": "<redacted:4>"}]}
+    assert data == {
+        "state": {"email": "<redacted:1>", "note": "<redacted:2> pin=<redacted:3>"},
+        "deep": [{"ssn": "<redacted:4>"}],
+    }
     assert [f.describe() for f in redaction.findings] == [
         "line 3: data.state.email: path data.state.email",
         "line 3: data.state.note: pattern 1",
@@ -135,7 +185,9 @@ def test_extra_patterns_and_paths() -> None:
 
 
 def test_bad_pattern_and_path_fail_clearly() -> None:
-    with pytest.raises(CrewstreamUsageError, match=r"redaction pattern '\(' is not a valid regular expression"):
+    with pytest.raises(
+        CrewstreamUsageError, match=r"redaction pattern '\(' is not a valid regular expression"
+    ):
         Redactor(patterns=["("])
     with pytest.raises(CrewstreamUsageError, match=r"redaction path 'a\.\.b' is not a dotted path"):
         Redactor(paths=["a..b"])
@@ -146,8 +198,15 @@ def test_cassette_everywhere_and_structure_kept() -> None:
     cassette = cassette_with(
         {"inputs": {"topic": key}},
         result=f"done with {key}",
-        calls=[{"request": {"messages": [{"role": "user", "content": key}], "api_key": "plain-key-1"},
-                "response": {"text": f"echo {key}"}}],
+        calls=[
+            {
+                "request": {
+                    "messages": [{"role": "user", "content": key}],
+                    "api_key": "plain-key-1",
+                },
+                "response": {"text": f"echo {key}"},
+            }
+        ],
     )
     cassette.streams[0].error = None
     redaction = redactor().redact_cassette(cassette)
@@ -155,8 +214,15 @@ def test_cassette_everywhere_and_structure_kept() -> None:
     assert key.encode() not in out.dumps() and b"plain-key-1" not in out.dumps()
     assert out.streams[0].frames[0].data == {"inputs": {"topic": "<redacted:1>"}}
     assert out.streams[0].result == "done with <redacted:1>"
-    assert out.llm_calls == [{"request": {"messages": [{"role": "user", "content": "<redacted:1>"}], "api_key": "<redacted:2>"},
-                              "response": {"text": "echo <redacted:1>"}}]
+    assert out.llm_calls == [
+        {
+            "request": {
+                "messages": [{"role": "user", "content": "<redacted:1>"}],
+                "api_key": "<redacted:2>",
+            },
+            "response": {"text": "echo <redacted:1>"},
+        }
+    ]
     assert [f.line for f in redaction.findings] == [3, 4, 5, 6, 6, 6]
     # The input is untouched and redacting again changes nothing.
     assert cassette.streams[0].frames[0].data == {"inputs": {"topic": key}}
@@ -165,9 +231,15 @@ def test_cassette_everywhere_and_structure_kept() -> None:
 
 
 def test_existing_markers_are_kept_and_new_secrets_skip_their_numbers() -> None:
-    cassette = cassette_with({"a": KEYS["groq key"], "b": "<redacted:1>", "c": "Bearer <redacted:2>"})
+    cassette = cassette_with(
+        {"a": KEYS["groq key"], "b": "<redacted:1>", "c": "Bearer <redacted:2>"}
+    )
     out = redactor().cassette(cassette)
-    assert out.streams[0].frames[0].data == {"a": "<redacted:3>", "b": "<redacted:1>", "c": "Bearer <redacted:2>"}
+    assert out.streams[0].frames[0].data == {
+        "a": "<redacted:3>",
+        "b": "<redacted:1>",
+        "c": "Bearer <redacted:2>",
+    }
 
 
 def test_disabled_redactor_changes_nothing() -> None:
@@ -179,7 +251,10 @@ def test_redact_for_matching_ignores_marker_numbers() -> None:
     recorded = {"messages": [{"content": "key <redacted:7>"}], "api_key": "<redacted:2>"}
     live = {"messages": [{"content": f"key {KEYS['xai key']}"}], "api_key": "whatever-key"}
     assert redact_for_matching(live, redactor()) == redact_for_matching(recorded, redactor())
-    assert redact_for_matching(live, redactor()) == {"messages": [{"content": "key <redacted>"}], "api_key": "<redacted>"}
+    assert redact_for_matching(live, redactor()) == {
+        "messages": [{"content": "key <redacted>"}],
+        "api_key": "<redacted>",
+    }
 
 
 class _HashTheAccount:
@@ -194,7 +269,9 @@ def test_the_crewstream_redact_hook_sees_every_line() -> None:
     plugin = _HashTheAccount()
     register(plugin)
     try:
-        redaction = Redactor(environ={}).redact_cassette(cassette_with({"account": "ACME-0001", "other": "x"}))
+        redaction = Redactor(environ={}).redact_cassette(
+            cassette_with({"account": "ACME-0001", "other": "x"})
+        )
     finally:
         unregister(plugin)
     assert redaction.cassette.streams[0].frames[0].data == {"account": "<redacted:1>", "other": "x"}
@@ -219,10 +296,12 @@ def test_scrub_check_reports_without_printing_secrets_then_scrub_rewrites(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("ACME_API_KEY", "acme-live-7f3e9a1c55d2")
-    dirty = cassette_with({"inputs": {"topic": KEYS["openai key"], "note": "acme-live-7f3e9a1c55d2"}}).save(
-        tmp_path / "cassettes" / "dirty.jsonl"
+    dirty = cassette_with(
+        {"inputs": {"topic": KEYS["openai key"], "note": "acme-live-7f3e9a1c55d2"}}
+    ).save(tmp_path / "cassettes" / "dirty.jsonl")
+    clean = cassette_with({"inputs": {"topic": "streams"}}).save(
+        tmp_path / "cassettes" / "sub" / "clean.jsonl"
     )
-    clean = cassette_with({"inputs": {"topic": "streams"}}).save(tmp_path / "cassettes" / "sub" / "clean.jsonl")
     before = dirty.read_bytes()
 
     code, out = run("scrub", "--check", str(tmp_path / "cassettes"))
@@ -241,20 +320,34 @@ def test_scrub_check_reports_without_printing_secrets_then_scrub_rewrites(
     assert out.splitlines()[0] == f"{dirty}: redacted 2 secret(s)"
     scrubbed = dirty.read_bytes()
     assert KEYS["openai key"].encode() not in scrubbed and b"acme-live" not in scrubbed
-    assert Cassette.load(dirty).streams[0].frames[0].data == {"inputs": {"topic": "<redacted:2>", "note": "<redacted:1>"}}
+    assert Cassette.load(dirty).streams[0].frames[0].data == {
+        "inputs": {"topic": "<redacted:2>", "note": "<redacted:1>"}
+    }
     assert sorted(p.name for p in dirty.parent.iterdir()) == ["dirty.jsonl", "sub"]
 
-    assert run("scrub", "--check", str(tmp_path / "cassettes")) == (0, f"{dirty}: clean\n{clean}: clean\n")
+    assert run("scrub", "--check", str(tmp_path / "cassettes")) == (
+        0,
+        f"{dirty}: clean\n{clean}: clean\n",
+    )
 
 
 def test_scrub_extra_pattern_and_path_options(tmp_path: Path) -> None:
-    path = cassette_with({"state": {"email": "a@b.c", "ref": "ACCT-123456"}}).save(tmp_path / "c.jsonl")
-    code, out = run("scrub", "--check", "--pattern", r"ACCT-\d+", "--path", "data.state.email", str(path))
+    path = cassette_with({"state": {"email": "a@b.c", "ref": "ACCT-123456"}}).save(
+        tmp_path / "c.jsonl"
+    )
+    code, out = run(
+        "scrub", "--check", "--pattern", r"ACCT-\d+", "--path", "data.state.email", str(path)
+    )
     assert code == 1
-    assert out.splitlines()[1:3] == ["  line 3: data.state.email: path data.state.email", "  line 3: data.state.ref: pattern 1"]
+    assert out.splitlines()[1:3] == [
+        "  line 3: data.state.email: path data.state.email",
+        "  line 3: data.state.ref: pattern 1",
+    ]
 
 
-def test_scrub_bad_cassette_and_empty_directory(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_scrub_bad_cassette_and_empty_directory(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     bad = tmp_path / "bad.jsonl"
     bad.write_bytes(b"not json\n")
     assert run("scrub", str(bad))[0] == 2

@@ -69,7 +69,9 @@ def test_record_then_replay_under_two_workers(inner: pytest.Pytester) -> None:
     assert Cassette.load(directory / "shared" / "same.jsonl").streams[0].result == "topic same."
 
     (directory / "test_par" / "test_gone.jsonl").write_bytes(first[cassettes[0]])
-    replay = inner.runpytest("-p", "no:cacheprovider", "-n", "2", "--crewstream-record=none", "--crewstream-unused")
+    replay = inner.runpytest(
+        "-p", "no:cacheprovider", "-n", "2", "--crewstream-record=none", "--crewstream-unused"
+    )
     replay.assert_outcomes(passed=44)
     replay.stdout.fnmatch_lines(
         [
