@@ -2,7 +2,8 @@
 
 - telemetry and tracing off (environment variables, set before crewai reads them);
 - a temporary ``CREWAI_STORAGE_DIR``;
-- the emission counter reset, so ``seq`` starts where a fresh process starts;
+- the emission counter and the per-context event state (last event, scope
+  stack, env event emitted) reset, so a stream starts as in a fresh process;
 - event-bus handlers registered during the test removed afterwards;
 - crewai's console rendering silenced: its chunk handler re-reads the whole
   accumulated text on every chunk, which costs up to half the stream throughput.
@@ -33,6 +34,35 @@ def quiet_environment(environ: dict[str, str] | None = None) -> None:
         target.setdefault(key, value)
 
 
+def reset_event_context() -> None:
+    """Give the current context the event state of a fresh process.
+
+    crewai keeps per-context state besides the emission counter: the last
+    event id (a stream's first ``previous_id``), the scope stack (parents),
+    the triggering event, and whether the env event was already emitted (it
+    is emitted once per context: an ``Agent`` built earlier in the test
+    thread would remove the env frame from every later stream). Helpers that
+    an older crewai lacks are skipped.
+    """
+    from crewai.events import event_context
+
+    for name, args in (
+        ("reset_last_event_id", ()),
+        ("restore_event_scope", ((),)),
+        ("set_triggering_event_id", (None,)),
+    ):
+        func = getattr(event_context, name, None)
+        if callable(func):
+            func(*args)
+    try:
+        from crewai.utilities import env
+    except ImportError:  # older crewai: no env event
+        return
+    emitted = getattr(env, "_env_context_emitted", None)
+    if emitted is not None:
+        emitted.set(False)
+
+
 def _silent(*args: Any, **kwargs: Any) -> None:
     """Stands in for crewai's console printing while a test runs."""
 
@@ -59,6 +89,7 @@ class CrewaiIsolation:
         from crewai.events.event_bus import crewai_event_bus
 
         reset_emission_counter()
+        reset_event_context()
         with crewai_event_bus._rwlock.r_locked():
             self._saved_sync = dict(crewai_event_bus._sync_handlers)
             self._saved_async = dict(crewai_event_bus._async_handlers)

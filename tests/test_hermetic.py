@@ -51,3 +51,23 @@ def test_isolation_restores_bus_env_and_console(
     assert handler_count(LLMStreamChunkEvent) == before_chunk
     assert "CREWAI_STORAGE_DIR" not in os.environ
     assert "Flow Started" not in capfd.readouterr().out
+
+
+def test_a_stream_after_an_env_event_in_this_context_still_has_its_env_frame(
+    tmp_path: Path,
+) -> None:
+    """crewai emits the env event once per context; isolation gives each test a fresh one."""
+    from crewai.flow import Flow, start
+    from crewai.utilities.env import get_env_context
+
+    class Tiny(Flow):  # type: ignore[type-arg]
+        @start()
+        def go(self) -> str:
+            return "ok"
+
+    get_env_context()  # what Agent.kickoff() and Crew.kickoff() call in the caller's context
+    without_reset = [f.type for f in Tiny().stream_events()]
+    with CrewaiIsolation(tmp_path / "storage"):
+        with_reset = [f.type for f in Tiny().stream_events()]
+    assert "default_env" not in without_reset
+    assert with_reset[:2] == ["flow_started", "default_env"]
