@@ -671,22 +671,49 @@ def _complete(
             response_id=plan.response_id,
             event_messages=plan.event_messages,
         )
-    _emit(
-        llm._emit_call_completed_event,
-        response=plan.response,
-        call_type=LLMCallType(plan.call_type),
-        from_task=args.from_task,
-        from_agent=args.from_agent,
-        messages=formatted if plan.event_messages is None else plan.event_messages,
-        usage=plan.usage,
-        finish_reason=plan.finish_reason,
-        response_id=plan.response_id,
-    )
+    if plan.event_messages is None:
+        _emit(
+            llm._emit_call_completed_event,
+            response=plan.response,
+            call_type=LLMCallType(plan.call_type),
+            from_task=args.from_task,
+            from_agent=args.from_agent,
+            messages=formatted,
+            usage=plan.usage,
+            finish_reason=plan.finish_reason,
+            response_id=plan.response_id,
+        )
+    else:
+        _emit_completed_as_recorded(llm, plan, args)
     result = plan.result
     after = getattr(llm, "_invoke_after_llm_call_hooks", None)
     if isinstance(result, str) and callable(after):
         result = after(formatted, result, args.from_agent)
     return result
+
+
+def _emit_completed_as_recorded(llm: BaseLLM, plan: ReplyPlan, args: CallArgs) -> None:
+    # A replayed call whose completed event carried messages other than the
+    # request's: they were serialized (and cut at crewai's depth limit) when
+    # recorded, so they go on the event as they are, not serialized again.
+    from crewai.events.event_bus import crewai_event_bus
+    from crewai.events.types.llm_events import LLMCallCompletedEvent
+    from crewai.llms.base_llm import get_current_call_id
+
+    fields: dict[str, Any] = {
+        "messages": plan.event_messages,
+        "response": plan.response,
+        "call_type": LLMCallType(plan.call_type),
+        "from_task": args.from_task,
+        "from_agent": args.from_agent,
+        "model": llm.model,
+        "call_id": get_current_call_id(),
+        "usage": plan.usage,
+        "finish_reason": plan.finish_reason,
+        "response_id": plan.response_id,
+    }
+    known = LLMCallCompletedEvent.model_fields
+    crewai_event_bus.emit(llm, event=LLMCallCompletedEvent(**{k: v for k, v in fields.items() if k in known}))
 
 
 _ERROR_EVENT_ATTR = "_crewstream_error_event"
@@ -782,6 +809,8 @@ class FakeLLM(BaseLLM):
     """
 
     __test__: ClassVar[bool] = False
+    __crewstream_replay__: ClassVar[bool] = False
+    """LLM record/replay leaves FakeLLM alone (a subclass may set it True to be recorded)."""
 
     llm_type: str = "fake"
     function_calling: bool = True

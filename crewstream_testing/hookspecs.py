@@ -57,3 +57,15 @@ def crewstream_channel_routes() -> Mapping[str, str | Iterable[str]] | None:
     Routes of later-registered plugins replace earlier ones type by type; the
     built-in table (crewai's own types) comes first.
     """
+
+
+@hookspec(firstresult=True)
+def crewstream_match_request(recorded: dict[str, Any], request: dict[str, Any]) -> bool | None:
+    """Decide whether a recorded LLM call serves a live request during replay.
+
+    ``recorded`` is the request stored in the cassette, ``request`` the live
+    one normalized and redacted the same way (placeholders may be numbered
+    differently). Return True (it matches), False (it does not) or None (let
+    the default decide: model, messages and tools equal). Recorded calls are
+    offered in recording order, unused ones only; the first match is used.
+    """

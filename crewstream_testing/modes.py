@@ -141,6 +141,11 @@ class CassetteBinding:
     def finish(self) -> str:
         """Apply the record mode. Returns what happened: ``written``, ``matched`` or ``idle``.
 
+        Recorded LLM calls (``recorder.llm_calls``) follow the mode too: record
+        modes write them; ``once`` with a cassette and ``none`` replayed them
+        (see ``llm_replay``), so nothing is written; ``new_episodes`` appends the
+        calls that had no recording.
+
         Raises ``CassetteNotFoundError`` (mode ``none``, no cassette) or
         ``CassetteMismatchError`` (the run differs from the cassette, or used
         only its first streams while ``allow_unused`` is false).
@@ -178,7 +183,10 @@ class CassetteBinding:
                 + "\n".join(lines)
                 + f"\n  to accept the new recording: pytest {RECORD_FLAG}=all {self.test_id}".rstrip()
             )
-        if self.mode == "new_episodes" and len(actual.streams) > len(expected.streams):
+        if self.mode == "new_episodes" and (
+            len(actual.streams) > len(expected.streams) or len(actual.llm_calls) > len(expected.llm_calls)
+        ):
+            # the LLM tape put the cassette's recorded calls first: new ones are appended
             actual.save(self.path)
             return "written"
         return "matched"

@@ -70,6 +70,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         default=[],
     )
     group.addoption(
+        "--crewstream-block-network",
+        action="store_true",
+        dest="crewstream_block_network",
+        help="fail any connection to a non-loopback address, in every test (on by default in record mode 'none')",
+    )
+    group.addoption(
         "--crewstream-unused",
         action="store_true",
         dest="crewstream_unused",
@@ -191,10 +197,28 @@ def stream_recorder(request: pytest.FixtureRequest, crewstream_hermetic: None) -
     request.node.stash[_BINDING] = CassetteBinding(
         recorder, path, mode, test_id=request.node.nodeid, allow_unused=options.allow_unused
     )
+    # Real LLM calls made during the test are recorded into, or replayed from,
+    # this cassette (llm_replay); in mode none the network is blocked too.
+    from crewstream_testing.llm_replay import LLMTape
+    from crewstream_testing.netguard import NetworkGuard
+
+    tape = LLMTape.for_mode(
+        mode, path, recorder.llm_calls, test_id=request.node.nodeid, redactor=recorder.redactor
+    )
+    request.node.stash[_TAPE] = tape
+    guard = NetworkGuard()
     try:
+        tape.activate()
+        if mode == "none":
+            guard.start()
         yield recorder
     finally:
+        guard.stop()
+        tape.deactivate()
         recorder.close()
+
+
+_TAPE = pytest.StashKey[Any]()
 
 
 @pytest.fixture
@@ -230,6 +254,16 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
 
 
 @pytest.hookimpl(wrapper=True)
+def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> Generator[None, Any, Any]:
+    if not item.config.getoption("crewstream_block_network", False):
+        return (yield)
+    from crewstream_testing.netguard import NetworkGuard
+
+    with NetworkGuard():
+        return (yield)
+
+
+@pytest.hookimpl(wrapper=True)
 def pytest_runtest_teardown(item: pytest.Item) -> Generator[None, None, None]:
     try:
         return (yield)
@@ -253,8 +287,12 @@ def pytest_runtest_call(item: pytest.Item) -> Generator[None, None, None]:
 
         binding.recorder.close()
         problem = None
+        tape = item.stash.get(_TAPE, None)
         try:
-            binding.finish()
+            if tape is not None and tape.misses:  # the app swallowed a CassetteMissError
+                problem = f"crewstream: {tape.misses[0]}"
+            else:
+                binding.finish()
         except (CassetteMismatchError, CassetteNotFoundError) as exc:
             problem = f"crewstream: {exc}"
         if problem is not None:
