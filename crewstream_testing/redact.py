@@ -41,6 +41,8 @@ found. Audit a cassette with ``crewstream scrub --check PATH``.
 
 from __future__ import annotations
 
+import bisect
+import dataclasses
 import functools
 import os
 import re
@@ -52,6 +54,7 @@ from crewstream_testing.errors import CrewstreamUsageError
 
 if TYPE_CHECKING:
     from crewstream_testing.cassette import Cassette
+    from crewstream_testing.frames import Frame
 
 MARKER_RE = re.compile(r"<redacted:(\d+)>")
 """A marker written in place of a secret."""
@@ -285,7 +288,7 @@ class Redactor:
             return Redaction(cassette)
         first = _Pass(self, reserved=frozenset())
         result = first.cassette(cassette)
-        clash = first.literal_numbers & set(first.assigned_numbers())
+        clash = first.literal_numbers & first.own
         if not clash:
             return result
         second = _Pass(self, reserved=frozenset(first.literal_numbers))
@@ -374,6 +377,9 @@ class _Pass:
         self.markers: dict[str, str] = {}
         self.next_number = 1
         self.literal_numbers: set[int] = set()
+        self.own: set[int] = set()
+        # Chunks the split-secret pass rewrote: their markers are this pass's own.
+        self.produced: set[str] = set()
         self.findings: list[Finding] = []
         self.line: int | None = None
         secrets = redactor._env_secrets()
@@ -399,9 +405,6 @@ class _Pass:
             if hook.get_hookimpls():
                 self.hook = hook
 
-    def assigned_numbers(self) -> list[int]:
-        return [int(marker[10:-1]) for marker in self.markers.values()]
-
     def marker(self, secret: str) -> str:
         known = self.markers.get(secret)
         if known is not None:
@@ -409,6 +412,7 @@ class _Pass:
         while self.next_number in self.reserved:
             self.next_number += 1
         made = f"<redacted:{self.next_number}>"
+        self.own.add(self.next_number)
         self.next_number += 1
         self.markers[secret] = made
         return made
@@ -419,7 +423,10 @@ class _Pass:
     # -- strings --------------------------------------------------------------------
     def text(self, value: str, path: list[str]) -> str:
         if "<redacted:" in value:
-            self.literal_numbers.update(int(n) for n in MARKER_RE.findall(value))
+            numbers = {int(n) for n in MARKER_RE.findall(value)}
+            if value in self.produced:
+                numbers -= self.own
+            self.literal_numbers.update(numbers)
             if MARKER_RE.fullmatch(value):
                 return value
         if len(value) >= self.min_scan and self.scan.search(value) is not None:
@@ -534,6 +541,152 @@ class _Pass:
                 out = copy
         return out
 
+    # -- secrets split across streamed chunks ------------------------------------------
+    # A model streams a secret it echoes in pieces (``"sk-pr"``, ``"oj-Ab12..."``),
+    # and a tool call's arguments arrive in fragments whose running total each
+    # chunk repeats: no single string holds the whole secret, or only the last
+    # one does. The pieces are joined, secrets found in the whole, and every
+    # piece rewritten: the chunk where a secret starts ends with its marker,
+    # the chunks inside it become empty, the one where it ends keeps the rest.
+    def spans(self, text: str) -> list[tuple[int, int, str, str]]:
+        """Non-overlapping ``(start, end, secret, rule)`` of the secrets in ``text``."""
+        found: list[tuple[int, int, str, str]] = []
+        for secret, name in self.literals:
+            start = text.find(secret)
+            while start != -1:
+                found.append((start, start + len(secret), secret, name))
+                start = text.find(secret, start + 1)
+        for rule in self.rules:
+            for match in rule.regex.finditer(text):
+                start, end = match.span(rule.group)
+                secret = match.group(rule.group)
+                if end > start and not MARKER_RE.fullmatch(secret):
+                    found.append((start, end, secret, rule.name))
+        found.sort(key=lambda item: (item[0], item[0] - item[1]))
+        chosen: list[tuple[int, int, str, str]] = []
+        for item in found:
+            if not chosen or item[0] >= chosen[-1][1]:
+                chosen.append(item)
+        return chosen
+
+    def fragments(self, pieces: list[str], lines: list[int], path: str) -> list[str]:
+        """``pieces`` (consecutive chunks of one text) with secrets that cross pieces replaced."""
+        starts: list[int] = []
+        offset = 0
+        for piece in pieces:
+            starts.append(offset)
+            offset += len(piece)
+        text = "".join(pieces)
+        out = list(pieces)
+        for start, end, secret, rule in reversed(self.spans(text)):
+            first = bisect.bisect_right(starts, start) - 1
+            last = bisect.bisect_right(starts, end - 1) - 1
+            if first == last:
+                continue  # inside one piece: the per-string pass replaces it
+            self.line = lines[first]
+            self.found(path.split("."), f"{rule} (split across {last - first + 1} chunks)")
+            out[first] = out[first][: start - starts[first]] + self.marker(secret)
+            for middle in range(first + 1, last):
+                out[middle] = ""
+            out[last] = out[last][end - starts[last] :]
+        self.produced.update(new for new, old in zip(out, pieces, strict=True) if new != old)
+        return out
+
+    def running_totals(self, totals: list[str], lines: list[int], path: str) -> list[str]:
+        """Growing prefixes of one text (tool-call arguments so far) cut inside no secret."""
+        final = totals[-1]
+        spans = self.spans(final)
+        out = list(totals)
+        for position, total in enumerate(totals):
+            if not final.startswith(total):
+                continue
+            for start, end, secret, rule in spans:
+                if start < len(total) < end:
+                    self.line = lines[position]
+                    self.found(path.split("."), f"{rule} (part of it, in a running total)")
+                    out[position] = total[:start] + self.marker(secret)
+                    self.produced.add(out[position])
+        return out
+
+    def stream_chunks(self, frames: list[Frame], first_line: int) -> list[Frame]:
+        """The frames of one stream with secrets split across chunk frames replaced."""
+        groups: dict[tuple[Any, ...], list[int]] = {}
+        for position, frame in enumerate(frames):
+            key = _chunk_key(frame.type, frame.data)
+            if key is not None:
+                groups.setdefault(key, []).append(position)
+        changed: dict[int, dict[str, Any]] = {}
+        for key, members in groups.items():
+            if len(members) < 2:
+                continue
+            lines = [first_line + position for position in members]
+            pieces = [frames[position].data.get("chunk") for position in members]
+            if all(isinstance(piece, str) for piece in pieces):
+                new = self.fragments(pieces, lines, "data.chunk")  # type: ignore[arg-type]
+                for position, old_piece, new_piece in zip(members, pieces, new, strict=True):
+                    if new_piece != old_piece:
+                        data = changed.setdefault(position, dict(frames[position].data))
+                        data["chunk"] = new_piece
+            if key[0] == "tool_call":
+                totals = [_arguments(frames[position].data) for position in members]
+                if all(isinstance(total, str) for total in totals):
+                    new = self.running_totals(
+                        totals,
+                        lines,
+                        "data.tool_call.function.arguments",
+                    )
+                    for position, old_total, new_total in zip(members, totals, new, strict=True):
+                        if new_total != old_total:
+                            data = changed.setdefault(position, dict(frames[position].data))
+                            data["tool_call"] = _with_arguments(data["tool_call"], new_total)
+        if not changed:
+            return frames
+        return [
+            dataclasses.replace(frame, data=changed[position]) if position in changed else frame
+            for position, frame in enumerate(frames)
+        ]
+
+    def call_chunks(self, call: dict[str, Any], line: int) -> dict[str, Any]:
+        """An ``llm_calls`` record with secrets split across its ``chunks`` replaced."""
+        chunks = call.get("chunks")
+        if not isinstance(chunks, list) or len(chunks) < 2:
+            return call
+        groups: dict[tuple[Any, ...], list[int]] = {}
+        for position, chunk in enumerate(chunks):
+            if isinstance(chunk, dict):
+                tool_call = chunk.get("tool_call")
+                index = tool_call.get("index") if isinstance(tool_call, dict) else None
+                groups.setdefault((chunk.get("kind"), index), []).append(position)
+        new_chunks = list(chunks)
+        for key, members in groups.items():
+            if len(members) < 2:
+                continue
+            lines = [line] * len(members)
+            pieces = [chunks[position].get("text") for position in members]
+            if all(isinstance(piece, str) for piece in pieces):
+                new = self.fragments(pieces, lines, "chunks.text")
+                for position, old_piece, new_piece in zip(members, pieces, new, strict=True):
+                    if new_piece != old_piece:
+                        new_chunks[position] = {**new_chunks[position], "text": new_piece}
+            if key[0] == "tool_call":
+                totals = [_arguments(chunks[position]) for position in members]
+                if all(isinstance(total, str) for total in totals):
+                    new = self.running_totals(
+                        totals,
+                        lines,
+                        "chunks.tool_call.function.arguments",
+                    )
+                    for position, old_total, new_total in zip(members, totals, new, strict=True):
+                        if new_total != old_total:
+                            chunk = new_chunks[position]
+                            new_chunks[position] = {
+                                **chunk,
+                                "tool_call": _with_arguments(chunk["tool_call"], new_total),
+                            }
+        if new_chunks == chunks:
+            return call
+        return {**call, "chunks": new_chunks}
+
     # -- a cassette -------------------------------------------------------------------
     def cassette(self, cassette: Cassette) -> Redaction:
         from crewstream_testing.cassette import Cassette, StreamRecord
@@ -548,7 +701,7 @@ class _Pass:
                 line,
             )
             frames: list[Frame] = []
-            for frame in stream.frames:
+            for frame in self.stream_chunks(stream.frames, line + 1):
                 line += 1
                 raw = frame.to_dict()
                 raw["kind"] = "frame"
@@ -579,6 +732,7 @@ class _Pass:
         calls: list[dict[str, Any]] = []
         for index, call in enumerate(cassette.llm_calls):
             line += 1
+            call = self.call_chunks(call, line)
             new = self.record({**call, "kind": "llm_call", "index": index}, line)
             calls.append({k: v for k, v in new.items() if k not in ("kind", "index")})
         redacted = Cassette(
@@ -589,6 +743,34 @@ class _Pass:
             path=cassette.path,
         )
         return Redaction(redacted, self.findings)
+
+
+_CHUNK_TYPES = frozenset({"llm_stream_chunk", "llm_thinking_chunk"})
+
+
+def _chunk_key(frame_type: str, data: dict[str, Any]) -> tuple[Any, ...] | None:
+    """Which streamed text a chunk frame continues: (kind, call id[, tool index]), or None."""
+    if frame_type not in _CHUNK_TYPES:
+        return None
+    call_id = data.get("call_id")
+    call_id = call_id if isinstance(call_id, str) else None
+    if frame_type == "llm_thinking_chunk":
+        return ("thinking", call_id)
+    tool_call = data.get("tool_call")
+    if isinstance(tool_call, dict):
+        index = tool_call.get("index")
+        return ("tool_call", call_id, index if isinstance(index, int) else None)
+    return ("text", call_id)
+
+
+def _arguments(holder: dict[str, Any]) -> Any:
+    tool_call = holder.get("tool_call")
+    function = tool_call.get("function") if isinstance(tool_call, dict) else None
+    return function.get("arguments") if isinstance(function, dict) else None
+
+
+def _with_arguments(tool_call: dict[str, Any], arguments: str) -> dict[str, Any]:
+    return {**tool_call, "function": {**tool_call["function"], "arguments": arguments}}
 
 
 def _deep_copy(value: Any) -> Any:

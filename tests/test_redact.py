@@ -365,3 +365,77 @@ def test_scrub_keeps_file_byte_stable(tmp_path: Path) -> None:
     run("scrub", str(path))
     assert path.read_bytes() == first
     assert all(orjson.loads(line) for line in first.splitlines())
+
+
+# -- secrets a model streams in pieces -------------------------------------------------------------
+def chunk_frames(pieces: list[str], totals: list[str] | None = None) -> list[Frame]:
+    frames = []
+    for i, piece in enumerate(pieces):
+        data: dict[str, Any] = {"call_id": "<call:1>", "chunk": piece}
+        if totals is not None:
+            data["tool_call"] = {
+                "id": "call_0",
+                "index": 0,
+                "type": "function",
+                "function": {"name": "lookup", "arguments": totals[i]},
+            }
+        frames.append(
+            Frame(id=f"#{i}", type="llm_stream_chunk", channel="llm", seq=i + 1, data=data)
+        )
+    return frames
+
+
+def test_a_secret_streamed_in_pieces_is_replaced_across_the_chunks() -> None:
+    key = KEYS["openai key"]
+    pieces = ["my key is " + key[:5], key[5:19], key[19:], " ok"]
+    frames = chunk_frames(pieces)
+    frames.append(
+        Frame(id="#9", type="llm_call_completed", channel="llm", data={"response": "".join(pieces)})
+    )
+    cassette = Cassette(streams=[StreamRecord(source="llm", frames=frames)])
+    redaction = redactor().redact_cassette(cassette)
+    out = redaction.cassette.streams[0].frames
+    assert [f.data["chunk"] for f in out[:4]] == ["my key is <redacted:1>", "", "", " ok"]
+    assert out[4].data["response"] == "my key is <redacted:1> ok"
+    assert key[:5].encode() + b'"' not in redaction.cassette.dumps()
+    assert [f.describe() for f in redaction.findings] == [
+        "line 3: data.chunk: openai key (split across 3 chunks)",
+        "line 7: data.response: openai key",
+    ]
+
+
+def test_tool_call_arguments_in_fragments_and_running_totals() -> None:
+    token = KEYS["slack token"]
+    whole = '{"token": "' + token + '"}'
+    pieces = [whole[:20], whole[20:35], whole[35:]]
+    totals = [whole[:20], whole[:35], whole]
+    cassette = Cassette(streams=[StreamRecord(source="llm", frames=chunk_frames(pieces, totals))])
+    out = redactor().cassette(cassette)
+    frames = out.streams[0].frames
+    assert [f.data["chunk"] for f in frames] == ['{"token": "<redacted:1>', "", '"}']
+    assert [f.data["tool_call"]["function"]["arguments"] for f in frames] == [
+        '{"token": "<redacted:1>',
+        '{"token": "<redacted:1>',
+        '{"token": "<redacted:1>"}',
+    ]
+    assert token[:8].encode() not in out.dumps()
+
+
+def test_llm_call_record_chunks_are_redacted_like_the_frames() -> None:
+    key = KEYS["anthropic key"]
+    call = {
+        "request": {"messages": [{"role": "user", "content": "say my key"}]},
+        "chunks": [
+            {"kind": "text", "text": "It is " + key[:10], "tool_call": None},
+            {"kind": "text", "text": key[10:] + ".", "tool_call": None},
+        ],
+        "result": {"kind": "text", "value": f"It is {key}."},
+    }
+    frames = chunk_frames(["It is " + key[:10], key[10:] + "."])
+    out = redactor().cassette(
+        Cassette(streams=[StreamRecord(source="llm", frames=frames)], llm_calls=[call])
+    )
+    assert [c["text"] for c in out.llm_calls[0]["chunks"]] == ["It is <redacted:1>", "."]
+    assert [f.data["chunk"] for f in out.streams[0].frames] == ["It is <redacted:1>", "."]
+    assert out.llm_calls[0]["result"] == {"kind": "text", "value": "It is <redacted:1>."}
+    assert key[:10].encode() not in out.dumps()
