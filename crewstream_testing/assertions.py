@@ -612,15 +612,16 @@ def frame_sequence(value: Any) -> list[Frame] | None:
         return None
 
 
-CONTEXT_FRAMES = 3
+CONTEXT_FRAMES = 1
 
 
 def compare_frames_repr(op: str, left: Any, right: Any) -> list[str] | None:
     """Explanation lines for a failing ``left == right`` on two frame sequences (None otherwise).
 
-    Used by the pytest plugin's ``pytest_assertrepr_compare``: the first
-    divergence, its field-level diff and a few frames of context, never a
-    dump of both sequences.
+    Used by the pytest plugin's ``pytest_assertrepr_compare``: where the
+    sequences first differ, the first differing field and the frames around
+    it (within pytest's default 8-line budget), then the other differing
+    fields; never a dump of both sequences.
     """
     if op != "==":
         return None
@@ -628,25 +629,39 @@ def compare_frames_repr(op: str, left: Any, right: Any) -> list[str] | None:
     actual = frame_sequence(left)
     if expected is None or actual is None:
         return None
-    from crewstream_testing.diff import frame_divergence
+    from crewstream_testing.diff import MAX_FIELD_LINES, field_diff, label
 
-    lines = frame_divergence(expected, actual) or []
-    if not lines:
-        return None
     index = next(
         (n for n, (a, b) in enumerate(zip(actual, expected, strict=False)) if a != b),
         min(len(actual), len(expected)),
     )
-    out = [
-        f"frame sequences differ: left has {len(actual)} frames, right has {len(expected)}",
-        *lines,
-    ]
-    out.append("context (left | right):")
+    if index == len(actual) == len(expected):
+        return None
+    sizes = f"left has {len(actual)} frames, right has {len(expected)}"
+    diffs: list[str] = []
+    if index < len(actual) and index < len(expected):
+        old, new = expected[index], actual[index]
+        kind = (
+            f": expected {label(old)}, got {label(new)}"
+            if (old.channel, old.type) != (new.channel, new.type)
+            else f" ({label(old)})"
+        )
+        out = [f"frame sequences differ at frame {index}{kind}; {sizes}"]
+        diffs = list(field_diff(old.to_dict(), new.to_dict()))
+        out.extend(diffs[:1])
+    else:
+        longer = "left" if len(actual) > len(expected) else "right"
+        out = [f"frame sequences differ from frame {index}: {sizes}; {longer} goes on"]
     for n in range(max(0, index - CONTEXT_FRAMES), index + CONTEXT_FRAMES + 1):
         if n >= len(actual) and n >= len(expected):
             break
         mark = ">" if n == index else " "
-        out.append(f"{mark} {n:>5}  {_row(actual, n):<48} | {_row(expected, n)}")
+        out.append(f"{mark} {n:>5}  {_row(actual, n):<44} | {_row(expected, n)}")
+    if len(diffs) > 1:
+        out.append("other differing fields (right -> left):")
+        out.extend(diffs[1:MAX_FIELD_LINES])
+        if len(diffs) > MAX_FIELD_LINES:
+            out.append(f"  ... and {len(diffs) - MAX_FIELD_LINES} more")
     return out
 
 

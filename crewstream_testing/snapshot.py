@@ -25,10 +25,10 @@ from syrupy.extensions.single_file import SingleFileSnapshotExtension, WriteMode
 
 from crewstream_testing.frames import Frame
 
-CONTEXT_LINES = 2
+CONTEXT_LINES = 1
 """Frames of context shown before and after the first divergence."""
 
-MAX_LINE = 160
+MAX_LINE = 72
 _DUMP = orjson.OPT_SORT_KEYS
 
 
@@ -94,7 +94,12 @@ class CrewstreamSnapshotExtension(SingleFileSnapshotExtension):
 
 
 def divergence_lines(snapshot: str, received: str, context: int = CONTEXT_LINES) -> list[str]:
-    """The first divergent frame of two JSONL snapshots, with its field diff and context; linear time."""
+    """The first divergent frame of two JSONL snapshots, with its field diff and context; linear time.
+
+    The most useful lines come first and fit pytest's default explanation
+    budget (8 lines): where, the first differing field, the frames around it,
+    how to accept. Further differing fields follow (shown with ``-vv``).
+    """
     old = snapshot.split("\n")
     new = received.split("\n")
     if old and old[-1] == "":
@@ -113,20 +118,21 @@ def divergence_lines(snapshot: str, received: str, context: int = CONTEXT_LINES)
     ]
     a = _parse(old[index]) if index < len(old) else None
     b = _parse(new[index]) if index < len(new) else None
+    more: list[str] = []
     if a is not None and b is not None:
         from crewstream_testing.diff import MAX_FIELD_LINES, field_diff
 
-        if (a.get("channel"), a.get("type")) != (b.get("channel"), b.get("type")):
-            lines.append(f"  expected {_label(a)}, received {_label(b)}")
         diffs = list(field_diff(a, b))
-        lines.extend(diffs[:MAX_FIELD_LINES])
+        if (a.get("channel"), a.get("type")) != (b.get("channel"), b.get("type")):
+            diffs.insert(0, f"  expected {_label(a)}, received {_label(b)}")
+        lines.extend(diffs[:1])
+        more = diffs[1:MAX_FIELD_LINES]
         if len(diffs) > MAX_FIELD_LINES:
-            lines.append(f"  ... and {len(diffs) - MAX_FIELD_LINES} more differing fields")
+            more.append(f"  ... and {len(diffs) - MAX_FIELD_LINES} more differing fields")
     elif a is None:
         lines.append(f"  {len(new) - len(old)} extra received frame(s), the first: {_label(b)}")
     else:
         lines.append(f"  the received stream stops early; the first missing frame: {_label(a)}")
-    lines.append("context (- snapshot, + received):")
     for n in range(max(0, index - context), index):
         lines.append(f"    {n:>6}  {_brief(old[n])}")
     if index < len(old):
@@ -141,7 +147,10 @@ def divergence_lines(snapshot: str, received: str, context: int = CONTEXT_LINES)
             lines.append(f"  - {n:>6}  {_brief(old[n])}")
         if n < len(new):
             lines.append(f"  + {n:>6}  {_brief(new[n])}")
-    lines.append("to accept the received frames: pytest --snapshot-update")
+    lines.append("(- snapshot, + received) to accept the received frames: pytest --snapshot-update")
+    if more:
+        lines.append("other differing fields of that frame:")
+        lines.extend(more)
     return lines
 
 
@@ -163,8 +172,13 @@ def _brief(line: str) -> str:
     frame = _parse(line)
     if frame is None:
         return line if len(line) <= MAX_LINE else line[: MAX_LINE - 3] + "..."
-    data = frame.get("data") if isinstance(frame.get("data"), dict) else {}
-    chunk = data.get("chunk") if isinstance(data, dict) else None
-    text = f" {chunk!r}" if isinstance(chunk, str) and chunk else ""
+    data = frame.get("data")
+    text = ""
+    if isinstance(data, dict):
+        for key in ("chunk", "response", "error", "result"):
+            value = data.get(key)
+            if value not in (None, "", [], {}):
+                text = f" {value!r}" if key == "chunk" else f" {key}={value!r}"
+                break
     brief = f"{frame.get('id')} seq={frame.get('seq')} {_label(frame)}{text}"
     return brief if len(brief) <= MAX_LINE else brief[: MAX_LINE - 3] + "..."

@@ -317,13 +317,24 @@ def test_compare_frames_repr_shows_the_first_divergence_with_context() -> None:
     other[n] = {**other[n], "data": {**other[n]["data"], "chunk": "CHANGED"}}
     lines = compare_frames_repr("==", frames, other)
     assert lines is not None
-    assert (
-        lines[0] == f"frame sequences differ: left has {len(frames)} frames, right has {len(other)}"
+    assert lines[0] == (
+        f"frame sequences differ at frame {n} (llm/llm_stream_chunk); "
+        f"left has {len(frames)} frames, right has {len(other)}"
     )
-    assert lines[1] == f"first divergence at frame {n} (llm/llm_stream_chunk):"
-    assert lines[2].startswith("  data.chunk: 'CHANGED' -> ")
-    assert "context (left | right):" in lines
-    assert any(line.startswith(f">     {n}  ") for line in lines)
+    assert lines[1].startswith("  data.chunk: 'CHANGED' -> ")
+    assert lines[2].startswith(f"  {n - 1:>5}  seq=")
+    assert lines[3].startswith(f"> {n:>5}  seq=") and lines[3].endswith("'CHANGED'")
+    assert lines[4].startswith(f"  {n + 1:>5}  seq=")
+    assert len(lines) == 5
+    shorter = compare_frames_repr("==", frames, frames[:-1])
+    assert shorter is not None
+    assert shorter[0] == (
+        f"frame sequences differ from frame {len(frames) - 1}: left has {len(frames)} frames, "
+        f"right has {len(frames) - 1}; left goes on"
+    )
+    assert shorter[-1].startswith(f"> {len(frames) - 1:>5}  seq=")
+    assert "flow/flow_finished" in shorter[-1]
+    assert shorter[-1].endswith("| (none)")
     assert compare_frames_repr("==", [1, 2], [1, 3]) is None
 
 
@@ -391,9 +402,9 @@ def test_assertions_through_the_plugin(
     )
     result.stdout.fnmatch_lines(
         [
-            "E*AssertionError: assert frame sequences differ: left has * frames, right has *",
-            "E*first divergence at frame *: expected llm/llm_thinking_chunk, got llm/llm_stream_chunk",
-            "E*context (left | right):",
+            "E*AssertionError: assert frame sequences differ at frame *: expected llm/llm_thinking_chunk, "
+            "got llm/llm_stream_chunk; left has * frames, right has *",
+            "E*  type: 'llm_thinking_chunk' -> 'llm_stream_chunk'",
             "E*>*seq=* llm/llm_stream_chunk 'Hello'*| seq=* llm/llm_thinking_chunk 'Hello'",
         ]
     )
