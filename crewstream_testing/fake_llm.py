@@ -19,8 +19,9 @@ index>`` and a tool call's id to ``call_<call index>_<tool index>``.
 
 Per-chunk latency advances crewstream's virtual clock instead of sleeping:
 the running ``VirtualClock`` (the ``stream_recorder`` fixture starts one), or,
-when none is running, a clock the FakeLLM starts at the current time on its
-first delay and keeps until ``close()``. ``clock="real"`` sleeps instead.
+when none is running, a clock the FakeLLM starts, frozen at the current time,
+before a call whose script has latency, and keeps until ``close()`` (the pytest
+plugin stops it after each test). ``clock="real"`` sleeps instead.
 
 The engine that emits a reply (``run_plan`` / ``arun_plan``) is also what
 LLM replay uses: a recorded call becomes a ``ReplyPlan``.
