@@ -8,6 +8,8 @@ from typing import Any
 
 import orjson
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from crewstream_testing import Cassette, Frame, StreamRecord
 from crewstream_testing.cli import main
@@ -439,3 +441,74 @@ def test_llm_call_record_chunks_are_redacted_like_the_frames() -> None:
     assert [f.data["chunk"] for f in out.streams[0].frames] == ["It is <redacted:1>", "."]
     assert out.llm_calls[0]["result"] == {"kind": "text", "value": "It is <redacted:1>."}
     assert key[:10].encode() not in out.dumps()
+
+
+# -- property: a planted secret never survives -----------------------------------------------------
+GOLDEN = sorted((Path(__file__).resolve().parent.parent / "cassettes").glob("*.jsonl"))
+PLANTED = [*KEYS.values(), "acme-live-7f3e9a1c55d2"]
+
+
+def _string_slots(value: Any, path: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+    if isinstance(value, str):
+        return [path]
+    if isinstance(value, dict):
+        return [slot for k, v in value.items() for slot in _string_slots(v, (*path, k))]
+    if isinstance(value, list):
+        return [slot for i, v in enumerate(value) for slot in _string_slots(v, (*path, i))]
+    return []
+
+
+def _plant(value: Any, path: tuple[Any, ...], make: Any) -> Any:
+    if not path:
+        return make(value)
+    head, rest = path[0], path[1:]
+    if isinstance(value, dict):
+        return {**value, head: _plant(value[head], rest, make)}
+    copy = list(value)
+    copy[head] = _plant(copy[head], rest, make)
+    return copy
+
+
+@settings(max_examples=300, deadline=None, derandomize=True, database=None)
+@given(
+    golden=st.sampled_from(GOLDEN),
+    secret=st.sampled_from(PLANTED),
+    where=st.floats(0, 1),
+    at=st.floats(0, 1),
+    split=st.integers(0, 4),
+)
+def test_a_planted_secret_never_reaches_the_bytes(
+    golden: Path, secret: str, where: float, at: float, split: int
+) -> None:
+    cassette = Cassette.load(golden)
+    frames = cassette.streams[0].frames
+    chunks = [i for i, f in enumerate(frames) if isinstance(f.data.get("chunk"), str)]
+    if split and len(chunks) >= 2:
+        # a model streaming the secret in pieces over consecutive chunk frames
+        cut = min(split, len(secret) - 1)
+        first, second = chunks[int(where * (len(chunks) - 1))], None
+        later = [
+            i
+            for i in chunks
+            if i > first and frames[i].data.get("call_id") == frames[first].data.get("call_id")
+        ]
+        if later:
+            second = later[0]
+            frames[first].data["chunk"] += " " + secret[: cut * 3]
+            frames[second].data["chunk"] = secret[cut * 3 :] + " " + frames[second].data["chunk"]
+    else:
+        slots = [
+            (i, slot) for i, f in enumerate(frames) for slot in _string_slots(f.data, ("data",))
+        ]
+        index, slot = slots[int(where * (len(slots) - 1))]
+        raw = frames[index].to_dict()
+
+        def insert(text: str) -> str:
+            cut = int(at * len(text))
+            return text[:cut] + " " + secret + " " + text[cut:]
+
+        frames[index] = Frame.from_dict(_plant(raw, slot, insert))
+    out = Redactor(environ={"ACME_API_KEY": "acme-live-7f3e9a1c55d2"}, use_hooks=False)
+    data = out.cassette(cassette).dumps()
+    assert secret.encode() not in data
+    assert secret[:12].encode() not in data
