@@ -293,6 +293,11 @@ def pytest_runtest_call(item: pytest.Item) -> Generator[None, None, None]:
                 problem = f"crewstream: {tape.misses[0]}"
             else:
                 binding.finish()
+                if tape is not None and tape.replay and not binding.allow_unused:
+                    from crewstream_testing.hygiene import unused_calls_message
+
+                    unused = unused_calls_message(binding.path, tape.recorded, tape.used, binding.test_id)
+                    problem = None if unused is None else f"crewstream: {unused}"
         except (CassetteMismatchError, CassetteNotFoundError) as exc:
             problem = f"crewstream: {exc}"
         if problem is not None:
@@ -460,7 +465,10 @@ def _conformance_items(session: pytest.Session) -> list[pytest.Item]:
 
     return [
         CrewstreamConformanceItem.from_parent(
-            session, name=f"crewstream-conformance::{promise.id}", promise=promise
+            session,
+            name=promise.id,
+            nodeid=f"crewstream-conformance::{promise.id}",
+            promise=promise,
         )
         for promise in PROMISES
     ]
