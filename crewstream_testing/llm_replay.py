@@ -189,7 +189,8 @@ class LLMTape:
         recorded: list[dict[str, Any]] = []
         exists = path.exists()
         replay = mode == "none" or (mode in ("once", "new_episodes") and exists)
-        if replay and exists:
+        # most cassettes hold no LLM call: skip parsing them (frames can be many)
+        if replay and exists and b'"kind":"llm_call"' in path.read_bytes():
             recorded = Cassette.load(path).llm_calls
         if mode == "new_episodes" and exists:
             # the rewritten cassette keeps the calls it had, new ones follow

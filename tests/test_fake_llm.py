@@ -224,7 +224,7 @@ def test_error_after_chunk_k_emits_k_chunks_then_failed_and_reraises() -> None:
     assert [f.content for f in frames[1:3]] == ["one", " two"]
     assert frames[-1].data["error"] == "upstream reset"
     with pytest.raises(ConnectionError) as again:
-        session.result  # noqa: B018 - the property raises
+        session.result
     assert again.value is boom
 
 
@@ -249,7 +249,7 @@ def test_error_in_a_flow_fails_the_flow_stream() -> None:
     llm_frames = [f.type for f in frames if f.channel == "llm"]
     assert llm_frames == ["llm_call_started", "llm_stream_chunk", "llm_call_failed"]
     with pytest.raises(RuntimeError, match="quota"):
-        session.result  # noqa: B018
+        session.result
 
 
 def test_virtual_latency_100_chunks_span_100_seconds_on_the_recorder_clock() -> None:
