@@ -178,3 +178,28 @@ def partial_use_message(path: Path, expected: Cassette, actual: Cassette, test_i
         f"  if the test means to use part of the cassette: {ALLOW_UNUSED_HINT}\n"
         f"  to drop the unused streams: pytest --crewstream-record=all {test_id}".rstrip()
     )
+
+
+def unused_calls_message(
+    path: Path, recorded: Sequence[dict[str, Any]], used: Iterable[int], test_id: str
+) -> str | None:
+    """The failure text of a test that never replayed some recorded LLM calls, or None."""
+    taken = set(used)
+    unused = [index for index in range(len(recorded)) if index not in taken]
+    if not unused:
+        return None
+    request = recorded[unused[0]].get("request")
+    messages = request.get("messages") if isinstance(request, dict) else None
+    last = messages[-1] if isinstance(messages, list) and messages else None
+    content = last.get("content") if isinstance(last, dict) else last
+    text = content if isinstance(content, str) else repr(content)
+    if len(text) > 80:
+        text = text[:77] + "..."
+    model = request.get("model") if isinstance(request, dict) else None
+    return (
+        f"cassette {path} was only partly used: {len(unused)} of its {len(recorded)} "
+        f"recorded LLM call(s) never replayed\n"
+        f"  first call never replayed: {unused[0]} (model {model!r}, last message {text!r})\n"
+        f"  if the test means to use part of the cassette: {ALLOW_UNUSED_HINT}\n"
+        f"  to drop the unused calls: pytest --crewstream-record=all {test_id}".rstrip()
+    )

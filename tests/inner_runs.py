@@ -20,6 +20,7 @@ INNER_INI = "[pytest]\nasyncio_default_fixture_loop_scope = function\n"
 @functools.cache
 def warm_crewai() -> None:
     """Import what a flow run imports lazily (the memory backend ...), once per process."""
+    import asyncio
     import tempfile
     from pathlib import Path
 
@@ -37,6 +38,15 @@ def warm_crewai() -> None:
         session = Warm().stream_events()
         for _ in session:
             pass
+
+        async def consume() -> None:
+            async for _ in Warm().astream():
+                pass
+
+        asyncio.run(consume())
+    # crewai's OpenAI provider (the openai SDK, its Rust JSON parser) for inner
+    # runs that record real LLM calls against tests/sse_server.py.
+    import crewai.llms.providers.openai.completion  # noqa: F401
 
 
 @pytest.fixture(scope="session")

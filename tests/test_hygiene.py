@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+import crewstream_testing.llm_replay  # noqa: F401  (imported before pytester snapshots sys.modules)
 from crewstream_testing import Cassette
 from tests.inner_runs import crewai_warm, inner
 
@@ -161,4 +162,55 @@ def test_a_partly_used_cassette_fails_unless_the_marker_allows_it(
     result.assert_outcomes(failed=1, deselected=1)
     result.stdout.fnmatch_lines(
         ["*the recorded streams differ from cassette*", "*first divergence at frame 0*"]
+    )
+
+
+CALLS = """
+import os
+import pytest
+from crewai import LLM
+
+
+def ask_all(recorder):
+    llm = LLM(model="openai/gpt-4o-mini", base_url=os.environ["CS_URL"],
+              api_key="sk-test-hygiene-0123456789abcdef", max_retries=0)
+    return [llm.call(prompt) for prompt in os.environ["CS_PROMPTS"].split(",")]
+
+
+def test_strict(stream_recorder):
+    ask_all(stream_recorder)
+
+
+@pytest.mark.crewstream(allow_unused=True)
+def test_lenient(stream_recorder):
+    ask_all(stream_recorder)
+"""
+
+
+def test_recorded_llm_calls_never_replayed_fail_unless_allowed(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tests.sse_server import SSEServer
+
+    pytester.makepyfile(test_calls=CALLS)
+    monkeypatch.delenv("CI", raising=False)
+    monkeypatch.setenv("CS_PROMPTS", "first question,second question")
+    with SSEServer() as server:
+        monkeypatch.setenv("CS_URL", server.url)
+        pytester.runpytest("-p", "no:cacheprovider").assert_outcomes(passed=2)
+        assert len(server.requests) == 4
+    cassette = Cassette.load(pytester.path / "cassettes" / "test_calls" / "test_strict.jsonl")
+    assert len(cassette.llm_calls) == 2 and not cassette.streams
+
+    monkeypatch.setenv("CS_PROMPTS", "first question")
+    result = pytester.runpytest("-p", "no:cacheprovider", "--crewstream-record=none")
+    result.assert_outcomes(passed=1, failed=1)
+    result.stdout.fnmatch_lines(
+        [
+            "*crewstream: cassette */cassettes/test_calls/test_strict.jsonl was only partly used:"
+            " 1 of its 2 recorded LLM call(s) never replayed",
+            "  first call never replayed: 1 (model 'gpt-4o-mini', last message 'second question')",
+            "  if the test means to use part of the cassette: @pytest.mark.crewstream(allow_unused=True)",
+            "  to drop the unused calls: pytest --crewstream-record=all test_calls.py::test_strict",
+        ]
     )
