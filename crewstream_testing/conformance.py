@@ -429,10 +429,10 @@ class _Checker:
         routes_get = self.routes.get
         fromiso = datetime.fromisoformat
         index: dict[str, int] = {}
-        seqs: list[int | None] = []
+        seqs: list[Any] = []
         parents: list[Any] = []
-        child_seq: dict[str, int] = {}
-        child_at: dict[str, int] = {}
+        # the index of the last child seen of each frame (by the parent's index)
+        last_child = [-1] * len(frames)
         pending: dict[str, list[tuple[int, str]]] = {}
         calls: dict[Any, _Call] = {}
         last_ts: Any = _UNSET
@@ -576,17 +576,16 @@ class _Checker:
                     if rseq is not None and rseq >= seq:
                         self.seq_after(i, j, "parent_id", rseq, seq)
                     # seq among the children of one in-stream parent
-                    last = child_seq.get(parent)
-                    if last is not None and seq <= last:
+                    k = last_child[j]
+                    if k >= 0 and seq <= seqs[k]:
                         add(
                             "seq",
-                            (i, child_at[parent]),
-                            f"seq greater than {last}, the seq of the previous frame with the same "
-                            f"parent (frame {child_at[parent]})",
+                            (i, k),
+                            f"seq greater than {seqs[k]}, the seq of the previous frame with the same "
+                            f"parent (frame {k})",
                             f"seq {seq}",
                         )
-                    child_seq[parent] = seq
-                    child_at[parent] = i
+                    last_child[j] = i
             if previous is not None:
                 j = index.get(previous)
                 if j is None:
