@@ -81,6 +81,10 @@ class Chunk:
     delay: float = 0.0
 
     def __post_init__(self) -> None:
+        if self.call_type not in (None, "llm_call", "tool_call"):
+            raise CrewstreamUsageError(
+                f"chunk call_type {self.call_type!r} is not one of None, 'llm_call', 'tool_call'"
+            )
         if self.kind not in CHUNK_KINDS:
             raise CrewstreamUsageError(
                 f"chunk kind {self.kind!r} is not one of {', '.join(CHUNK_KINDS)}"
@@ -616,6 +620,9 @@ def _steps(
             raise
 
 
+_CALL_TYPES = {member.value: member for member in LLMCallType}
+
+
 def _emit_chunk(llm: BaseLLM, chunk: Chunk, args: CallArgs) -> None:
     if chunk.kind == "thinking":
         _emit(
@@ -632,7 +639,7 @@ def _emit_chunk(llm: BaseLLM, chunk: Chunk, args: CallArgs) -> None:
         from_task=args.from_task,
         from_agent=args.from_agent,
         tool_call=dict(chunk.tool_call) if chunk.tool_call is not None else None,
-        call_type=None if chunk.call_type is None else LLMCallType(chunk.call_type),
+        call_type=None if chunk.call_type is None else _CALL_TYPES[chunk.call_type],
         response_id=chunk.response_id,
     )
 
@@ -714,7 +721,9 @@ def _emit_completed_as_recorded(llm: BaseLLM, plan: ReplyPlan, args: CallArgs) -
         "response_id": plan.response_id,
     }
     known = LLMCallCompletedEvent.model_fields
-    crewai_event_bus.emit(llm, event=LLMCallCompletedEvent(**{k: v for k, v in fields.items() if k in known}))
+    crewai_event_bus.emit(
+        llm, event=LLMCallCompletedEvent(**{k: v for k, v in fields.items() if k in known})
+    )
 
 
 _ERROR_EVENT_ATTR = "_crewstream_error_event"
@@ -758,7 +767,10 @@ def _emit(method: Callable[..., Any], **kwargs: Any) -> None:
     if names is None:
         names = frozenset(inspect.signature(function).parameters)
         _accepted[function] = names
-    method(**{k: v for k, v in kwargs.items() if k in names})
+    if names.issuperset(kwargs):
+        method(**kwargs)
+    else:
+        method(**{k: v for k, v in kwargs.items() if k in names})
 
 
 # -- FakeLLM -----------------------------------------------------------------------------------
