@@ -810,6 +810,11 @@ class _ScriptState:
         self.used: set[int] = set()
         self.clock: VirtualClock | None = None
 
+    def __deepcopy__(self, memo: dict[int, Any]) -> _ScriptState:
+        # crewai deep-copies agents and their LLMs (Crew.copy, Agent.copy): a
+        # copy answers from the same script, so the calls are counted once.
+        return self
+
 
 class FakeLLM(BaseLLM):
     """A crewai LLM driven by a script of replies (``reply(...)``, a str, or a function of the request).

@@ -498,7 +498,11 @@ def test_fake_llm_is_not_collected_and_answers_crewai_capability_questions() -> 
     assert llm.supports_function_calling() is False
     assert llm.supports_stop_words() is False
     assert llm.get_context_window_size() == 1234
-    copy = llm.model_copy()
-    llm.add("shared")
-    assert copy.call("x") == "shared"
+    import copy
+
+    shallow, deep = llm.model_copy(), copy.deepcopy(llm)
+    llm.add("shared", "also shared")
+    assert shallow.call("x") == "shared"
+    assert deep.call("y") == "also shared"
     llm.assert_all_consumed()
+    assert [r.prompt for r in llm.requests] == ["x", "y"]
