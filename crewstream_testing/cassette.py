@@ -18,6 +18,7 @@ cassette or none, never half of one.
 from __future__ import annotations
 
 import contextlib
+import gc
 import os
 import tempfile
 from collections.abc import Iterator
@@ -28,7 +29,7 @@ from typing import Any
 import orjson
 
 from crewstream_testing.errors import CassetteFormatError
-from crewstream_testing.frames import ENVELOPE_FIELDS, Frame
+from crewstream_testing.frames import DEFAULT_VERSION, ENVELOPE_FIELDS, Frame
 
 FORMAT_NAME = "crewstream-cassette"
 FORMAT_VERSION = 1
@@ -38,6 +39,8 @@ OUTCOMES = ("result", "error", "closed", "incomplete")
 MAX_DEPTH = 64
 """Deepest nesting a cassette line may have; deeper lines are refused, not recursed into."""
 
+_WHITESPACE = frozenset(b" \t\n\r\x0b\x0c")
+"""What ``bytes.strip()`` removes: a line starting with none of these is not blank."""
 _DUMP_OPTIONS = orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS
 _RERECORD = "re-record it with `pytest --crewstream-record=all` (or delete the file and run with --crewstream-record=once)"
 
@@ -144,7 +147,9 @@ class Cassette:
         """Parse cassette bytes; ``path`` is only used in error messages."""
         reader = _Reader(Path(path) if path is not None else None)
         # surrogatepass: a str with lone surrogates becomes bytes the JSON parser refuses.
-        return reader.read(data.encode("utf-8", "surrogatepass") if isinstance(data, str) else data)
+        raw = data.encode("utf-8", "surrogatepass") if isinstance(data, str) else data
+        with _collector_paused():
+            return reader.read(raw)
 
 
 class _Reader:
@@ -173,7 +178,7 @@ class _Reader:
         self.last_line = len(lines)
         self.cut_off = not data.endswith(b"\n")
         for number, raw in enumerate(lines, start=1):
-            if not raw.strip():
+            if not raw or (raw[0] in _WHITESPACE and not raw.strip()):
                 raise self.fail(
                     number,
                     "blank line",
@@ -202,7 +207,9 @@ class _Reader:
             raise self.fail(
                 number, f"expected a JSON object, found {type(record).__name__}", _RERECORD
             )
-        if _too_deep(record, MAX_DEPTH):
+        # Each level of nesting opens a bracket, so a line with few brackets cannot
+        # be too deep: the walk is only needed for the rare line with many.
+        if raw.count(b"{") + raw.count(b"[") > MAX_DEPTH and _too_deep(record, MAX_DEPTH):
             raise self.fail(number, f"nested deeper than {MAX_DEPTH} levels", _RERECORD)
         return record
 
@@ -274,7 +281,7 @@ class _Reader:
 
     def expect_index(self, number: int, record: dict[str, Any]) -> int:
         index = record.get("stream")
-        if not isinstance(index, int) or isinstance(index, bool):
+        if type(index) is not int and (not isinstance(index, int) or isinstance(index, bool)):
             raise self.fail(number, f"'stream' must be a stream index, found {index!r}", _RERECORD)
         return index
 
@@ -309,17 +316,62 @@ class _Reader:
                 f"frame of stream {index} outside that stream (open stream: {self.open_stream!r})",
                 "keep each stream's frames between its 'stream' and 'end' lines; " + _RERECORD,
             )
-        unknown = set(record) - set(ENVELOPE_FIELDS) - {"kind", "stream"}
-        if unknown:
+        if not _FRAME_KEYS.issuperset(record):
+            unknown = set(record) - _FRAME_KEYS
             raise self.fail(
                 number,
                 f"unknown frame keys {sorted(unknown)!r}",
                 f"a frame has {', '.join(ENVELOPE_FIELDS)}",
             )
-        problem = _envelope_problem(record)
-        if problem:
-            raise self.fail(number, problem, "fix the frame by hand or " + _RERECORD)
-        self.cassette.streams[index].frames.append(Frame.from_dict(record))
+        # One read of each field; exact type tests pass what orjson returns for a
+        # good frame, anything else goes to _envelope_problem for the verdict.
+        get: Any = record.get
+        fid = get("id")
+        ftype = get("type")
+        channel = get("channel")
+        seq = get("seq")
+        namespace = get("namespace", _ABSENT)
+        timestamp = get("timestamp")
+        parent = get("parent_id")
+        previous = get("previous_id")
+        data = get("data", _ABSENT)
+        version = get("version", DEFAULT_VERSION)
+        try:
+            names_ok = namespace is _ABSENT or (
+                type(namespace) is list and type("".join(namespace)) is str
+            )
+        except TypeError:  # a part of the namespace is not a string
+            names_ok = False
+        if not (
+            names_ok
+            and type(fid) is str
+            and type(ftype) is str
+            and type(channel) is str
+            and type(seq) in _SEQ_TYPES
+            and type(parent) in _REF_TYPES
+            and type(previous) in _REF_TYPES
+            and type(timestamp) in _TIMESTAMP_TYPES
+            and (data is _ABSENT or type(data) is dict)
+            and type(version) is str
+        ):
+            problem = _envelope_problem(record)
+            if problem:
+                raise self.fail(number, problem, "fix the frame by hand or " + _RERECORD)
+        # what Frame.from_dict builds, without checking the fields again
+        self.cassette.streams[index].frames.append(
+            Frame(
+                fid,
+                ftype,
+                channel,
+                seq,
+                namespace if namespace is not _ABSENT and namespace else [],
+                timestamp,
+                parent,
+                previous,
+                {} if data is _ABSENT or data is None else data,
+                version or DEFAULT_VERSION,
+            )
+        )
 
     def end(self, number: int, record: dict[str, Any]) -> None:
         index = self.expect_index(number, record)
@@ -347,6 +399,14 @@ class _Reader:
         stream.error = error
         self.ended.add(index)
         self.open_stream = None
+
+
+_FRAME_KEYS = frozenset((*ENVELOPE_FIELDS, "kind", "stream"))
+_ABSENT: Any = object()
+_NONE = type(None)
+_SEQ_TYPES = (_NONE, int)
+_REF_TYPES = (_NONE, str)
+_TIMESTAMP_TYPES = (_NONE, float, int, str)
 
 
 def _envelope_problem(record: dict[str, Any]) -> str | None:
@@ -389,6 +449,24 @@ def _too_deep(value: Any, limit: int) -> bool:
 
 def _without(record: dict[str, Any], keys: tuple[str, ...]) -> dict[str, Any]:
     return {k: v for k, v in record.items() if k not in keys}
+
+
+@contextlib.contextmanager
+def _collector_paused() -> Iterator[None]:
+    """Pause the cyclic garbage collector while a cassette is parsed.
+
+    Parsing a cassette creates a few container objects per frame (the frame's
+    dict, its data, namespace and Frame), none of them in a cycle; with the
+    collector on, its full passes over the growing heap cost about as much as
+    the parsing itself on a 100,000-frame cassette (docs/benchmarks.md, row 3).
+    """
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
 
 
 def atomic_write(target: Path, data: bytes) -> None:
