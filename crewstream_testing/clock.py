@@ -53,7 +53,8 @@ class VirtualClock:
         """The current virtual instant."""
         if self._frozen is None:
             return self.start_at
-        return self._freezer.time_to_freeze.replace(tzinfo=timezone.utc)  # type: ignore[no-any-return]
+        current: datetime = self._frozen()  # freezegun's factory: the frozen instant, naive UTC
+        return current.replace(tzinfo=timezone.utc)
 
     def stop(self) -> None:
         """Unfreeze time (idempotent)."""
