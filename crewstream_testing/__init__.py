@@ -79,16 +79,50 @@ _EXPORTS: dict[str, str] = {
     "Recorder": "recorder",
 }
 
-__all__ = sorted([*_EXPORTS, "__version__", "normalize"])
+__all__ = [
+    "Cassette",
+    "CassetteFormatError",
+    "CassetteMismatchError",
+    "CassetteMissError",
+    "CassetteNotFoundError",
+    "Chunk",
+    "ConformanceError",
+    "CrewstreamError",
+    "CrewstreamUsageError",
+    "FakeLLM",
+    "FakeLLMError",
+    "FakeReply",
+    "FakeRequest",
+    "Frame",
+    "Normalizer",
+    "Recorder",
+    "StreamRecord",
+    "Violation",
+    "VirtualClock",
+    "__version__",
+    "assert_conforms",
+    "assert_ordered",
+    "assert_projections_consistent",
+    "assert_projections_consistent_async",
+    "assert_result_gated",
+    "assert_result_gated_async",
+    "assert_routed",
+    "assert_stream_restored",
+    "check_frames",
+    "hookimpl",
+    "normalize",
+    "reply",
+    "tool_call",
+]
 
 
 def __getattr__(name: str) -> Any:
     module = _EXPORTS.get(name)
     if module is None:
         raise AttributeError(f"module 'crewstream_testing' has no attribute {name!r}")
-    value = getattr(importlib.import_module(f"crewstream_testing.{module}"), name)
-    globals()[name] = value
-    return value
+    # Not cached in globals(): pytester's in-process runs drop submodules from
+    # sys.modules, and a cached object would then belong to a stale copy.
+    return getattr(importlib.import_module(f"crewstream_testing.{module}"), name)
 
 
 def __dir__() -> list[str]:
