@@ -43,6 +43,7 @@ from pathlib import Path
 from typing import Any
 
 from crewstream_testing.errors import CassetteMissError, CrewstreamUsageError
+from crewstream_testing.redact import bind_markers
 
 REPLAY_MODES = ("none",)
 """Modes in which every call must be served from the cassette."""
@@ -253,9 +254,11 @@ class LLMTape:
                         comparable = _comparable(request, self.redactor)
                     decision = hook(recorded=stored, request=comparable)
                 if decision is None:
-                    decision = match_form(stored, self.redactor) == live
+                    # a marker in the recording stands for whatever the live request has there
+                    decision = bind_markers(match_form(stored, self.redactor), live) is not None
                 if decision:
                     self.used.add(index)
+                    _learn_markers(stored, request, self.redactor)
                     return index
         return None
 
@@ -313,6 +316,25 @@ class LLMTape:
             if best is None or key < best[0]:
                 best = (key, index, stored)
         return None if best is None else (best[1], best[2])
+
+
+def _learn_markers(stored: Mapping[str, Any], request: Mapping[str, Any], redactor: Any) -> None:
+    """Tell the redactor which live secret each marker of the matched recording stands for.
+
+    The replayed response then carries the marker while the live run holds the
+    secret (from the flow's inputs, say): the live recording must give that
+    secret the same marker, or it would differ from the cassette.
+    """
+    if redactor is None:
+        return
+    from crewstream_testing.normalize import Normalizer
+    from crewstream_testing.redact import bind_markers
+
+    fields = ("messages", "tools")
+    recorded = Normalizer(timestamps="zero").value({key: stored.get(key) for key in fields})
+    live = Normalizer(timestamps="zero").value({key: request.get(key) for key in fields})
+    for secret, marker in (bind_markers(recorded, live) or {}).items():
+        redactor.remember(secret, marker)
 
 
 def _comparable(request: dict[str, Any], redactor: Any) -> dict[str, Any]:

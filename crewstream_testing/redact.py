@@ -251,6 +251,8 @@ class Redactor:
         self._builtin_count = len(self._rules)
         self._paths: list[tuple[str, list[str]]] = []
         self._secrets: dict[str, str] = {}
+        # Secrets seen replayed: live value -> the marker the cassette gave it.
+        self.known: dict[str, str] = {}
         for pattern in patterns:
             self.add_pattern(pattern)
         for path in paths:
@@ -307,6 +309,20 @@ class Redactor:
         return _Pass(self, reserved=frozenset()).value(value, [], None, False)
 
     # -- internals ----------------------------------------------------------------
+    def remember(self, secret: str, marker: str) -> None:
+        """``secret`` is what ``marker`` stands for in the cassette being replayed.
+
+        The LLM replay code calls it when a live request matches a recorded one:
+        the live run then gives that secret the same marker, wherever it appears.
+        """
+        if (
+            len(secret) >= self.min_length
+            and secret.strip().lower() not in _BORING_VALUES
+            and "<redacted" not in secret
+            and MARKER_RE.fullmatch(marker)
+        ):
+            self.known.setdefault(secret, marker)
+
     def _env_secrets(self) -> dict[str, str]:
         environ = os.environ if self.environ is None else self.environ
         found = {
@@ -315,6 +331,8 @@ class Redactor:
         }
         for value, name in self._secrets.items():
             found.setdefault(value, name)
+        for value, marker in self.known.items():
+            found.setdefault(value, f"replayed as {marker}")
         return found
 
 
@@ -326,6 +344,69 @@ def redact_for_matching(value: Any, redactor: Redactor | None = None) -> Any:
     """
     redacted = (redactor if redactor is not None else Redactor()).redact(value)
     return _collapse(redacted, 0)
+
+
+def bind_markers(recorded: Any, live: Any) -> dict[str, str] | None:
+    """Match a recorded value against a live one, markers standing for any text.
+
+    ``recorded`` holds markers (``<redacted:N>``, or ``<redacted>`` after
+    ``redact_for_matching``); ``live`` holds the secrets themselves, or markers.
+    Other placeholders (``<uuid:3>``) match any placeholder. Returns what each
+    numbered marker stands for (``{secret: marker}``), or None when the values
+    differ elsewhere. The LLM replay code matches with it and passes the pairs
+    to ``Redactor.remember``.
+    """
+    bindings: dict[str, str] = {}
+    return bindings if _bind(recorded, live, bindings, 0) else None
+
+
+def _bind(recorded: Any, live: Any, bindings: dict[str, str], depth: int) -> bool:
+    if isinstance(recorded, str):
+        if not isinstance(live, str):
+            return False
+        if "<" not in recorded:
+            return recorded == live
+        return _bind_text(recorded, live, bindings)
+    if depth > MAX_DEPTH:
+        return recorded == live  # type: ignore[no-any-return]
+    if isinstance(recorded, dict):
+        if not isinstance(live, dict) or recorded.keys() != live.keys():
+            return False
+        return all(_bind(recorded[k], live[k], bindings, depth + 1) for k in recorded)
+    if isinstance(recorded, list | tuple):
+        if not isinstance(live, list | tuple) or len(recorded) != len(live):
+            return False
+        return all(_bind(r, v, bindings, depth + 1) for r, v in zip(recorded, live, strict=True))
+    return recorded == live  # type: ignore[no-any-return]
+
+
+_WILDCARD_RE = re.compile(r"<redacted(?::\d+)?>|<[a-z]+:\d+>")
+
+
+def _bind_text(recorded: str, live: str, bindings: dict[str, str]) -> bool:
+    parts: list[str] = []
+    groups: list[str | None] = []
+    last = 0
+    for match in _WILDCARD_RE.finditer(recorded):
+        parts.append(re.escape(recorded[last : match.start()]))
+        token = match.group(0)
+        if token.startswith("<redacted"):
+            groups.append(token if ":" in token else None)
+            parts.append("(.+?)")
+        else:
+            groups.append(None)
+            parts.append("(<[a-z]+:\\d+>)")
+        last = match.end()
+    if not groups:
+        return recorded == live
+    parts.append(re.escape(recorded[last:]))
+    found = re.fullmatch("".join(parts), live, re.DOTALL)
+    if found is None:
+        return False
+    for marker, text in zip(groups, found.groups(), strict=True):
+        if marker is not None and "<redacted" not in text:
+            bindings.setdefault(text, marker)
+    return True
 
 
 def _collapse(value: Any, depth: int) -> Any:
@@ -375,8 +456,10 @@ class _Pass:
 
     def __init__(self, redactor: Redactor, reserved: frozenset[int]) -> None:
         self.redactor = redactor
-        self.reserved = reserved
-        self.markers: dict[str, str] = {}
+        self.markers: dict[str, str] = dict(redactor.known)
+        known_numbers = {int(m[10:-1]) for m in self.markers.values()}
+        # Numbers of secrets seen replayed are taken; they are no clash.
+        self.reserved = reserved | known_numbers
         self.next_number = 1
         self.literal_numbers: set[int] = set()
         self.own: set[int] = set()
@@ -384,22 +467,11 @@ class _Pass:
         self.produced: set[str] = set()
         self.findings: list[Finding] = []
         self.line: int | None = None
-        secrets = redactor._env_secrets()
-        # Longest first, so a secret that contains another is replaced whole.
-        self.literals = sorted(secrets.items(), key=lambda item: (-len(item[0]), item[0]))
         self.rules = redactor._rules
-        # One combined search decides quickly that a string holds nothing to replace.
-        scan = [
-            rule.regex.pattern.replace("(?P<secret>", "(?:")
-            for rule in self.rules[: redactor._builtin_count]
-        ]
-        scan.extend(re.escape(value) for value, _ in self.literals)
-        self.scan = re.compile("|".join(f"(?:{p})" for p in scan))
         self.extra_rules = self.rules[redactor._builtin_count :]
         self.paths = redactor._paths
-        self.min_scan = min([len(value) for value, _ in self.literals] + [8])
         self.key_cache: dict[str, bool] = {}
-        self.screen = _Screen(self.literals) if not self.extra_rules and not self.paths else None
+        self.set_literals(redactor._env_secrets())
         self.hook: Callable[..., Any] | None = None
         if redactor.use_hooks:
             from crewstream_testing.hooks import get_plugin_manager
@@ -407,6 +479,74 @@ class _Pass:
             hook = get_plugin_manager().hook.crewstream_redact
             if hook.get_hookimpls():
                 self.hook = hook
+
+    def set_literals(self, secrets: Mapping[str, str]) -> None:
+        """The literal secrets (value -> rule name) every string is searched for."""
+        # Longest first, so a secret that contains another is replaced whole.
+        self.literals = sorted(secrets.items(), key=lambda item: (-len(item[0]), item[0]))
+        # One combined search decides quickly that a string holds nothing to replace.
+        scan = [
+            rule.regex.pattern.replace("(?P<secret>", "(?:")
+            for rule in self.rules[: self.redactor._builtin_count]
+        ]
+        scan.extend(re.escape(value) for value, _ in self.literals)
+        self.scan = re.compile("|".join(f"(?:{p})" for p in scan))
+        self.min_scan = min([len(value) for value, _ in self.literals] + [8])
+        self.screen = _Screen(self.literals) if not self.extra_rules and not self.paths else None
+
+    # -- values of credential-named keys, wherever else they appear ------------------------
+    # A tool called with {"smtp_password": "..."} shows the value under its key
+    # in tool_usage_started, but also inside the streamed arguments (a JSON
+    # text), the LLM's messages and the tool's output, where no key names it.
+    # Such values are found first, then searched for everywhere like listed secrets.
+    def discover(self, records: list[dict[str, Any]]) -> None:
+        """Add the values of credential-named keys in ``records`` to the literal secrets."""
+        found: dict[str, str] = {}
+        for record in records:
+            try:
+                blob = orjson.dumps(record, option=orjson.OPT_NON_STR_KEYS, default=repr).lower()
+            except (TypeError, orjson.JSONEncodeError):
+                blob = b"key"
+            if any(trigger in blob for trigger in _KEY_TRIGGERS):
+                self.collect(record, None, found, 0)
+        known = {value for value, _ in self.literals}
+        new = {value: name for value, name in found.items() if value not in known}
+        if new:
+            self.set_literals({**dict(self.literals), **new})
+
+    def collect(self, value: Any, key: str | None, found: dict[str, str], depth: int) -> None:
+        if depth > MAX_DEPTH:
+            return
+        if isinstance(value, str):
+            if key is not None:
+                if (
+                    len(value) >= self.redactor.min_length
+                    and value.strip().lower() not in _BORING_VALUES
+                    and not _PLACEHOLDER_RE.fullmatch(value)
+                    and "<redacted:" not in value
+                ):
+                    found.setdefault(value, f"value of {key!r}")
+            elif value[:1] == "{" and value[-1:] == "}" and len(value) < 1_000_000:
+                try:
+                    parsed = orjson.loads(value)
+                except orjson.JSONDecodeError:
+                    return
+                self.collect(parsed, None, found, depth + 1)
+        elif isinstance(value, dict):
+            schema = "properties" in value and isinstance(value.get("properties"), dict)
+            for name, item in value.items():
+                inner = key
+                if inner is None and isinstance(name, str) and self.is_credential_key(name):
+                    inner = name
+                if schema and name == "properties":
+                    # parameter names, not credentials: look deeper without a key
+                    for parameter in item.values():
+                        self.collect(parameter, None, found, depth + 2)
+                    continue
+                self.collect(item, inner, found, depth + 1)
+        elif isinstance(value, list):
+            for item in value:
+                self.collect(item, key, found, depth + 1)
 
     def marker(self, secret: str) -> str:
         known = self.markers.get(secret)
@@ -429,6 +569,7 @@ class _Pass:
             numbers = {int(n) for n in MARKER_RE.findall(value)}
             if value in self.produced:
                 numbers -= self.own
+            numbers -= self.reserved
             self.literal_numbers.update(numbers)
             if MARKER_RE.fullmatch(value):
                 return value
@@ -496,12 +637,20 @@ class _Pass:
                     "crewstream cannot redact it: store a flatter value"
                 )
             out: dict[Any, Any] | None = None
+            # Under a JSON schema's "properties" the keys name parameters
+            # (a tool's api_token argument): their values are schemas, not secrets.
+            schema = bool(path) and path[-1] == "properties"
             for key, item in value.items():
                 if top and key in _STRUCTURAL:
                     continue
                 name = str(key)
                 inner = rule
-                if inner is None and isinstance(key, str) and self.is_credential_key(key):
+                if (
+                    inner is None
+                    and not schema
+                    and isinstance(key, str)
+                    and self.is_credential_key(key)
+                ):
                     inner = f"key {key!r}"
                 path.append(name)
                 new = self.value(item, path, inner, False)
@@ -722,6 +871,7 @@ class _Pass:
         from crewstream_testing.cassette import Cassette, StreamRecord
         from crewstream_testing.frames import Frame
 
+        self.discover(_raw_records(cassette))
         # Every line as the dict written to disk (line 1 is the header).
         records: list[dict[str, Any]] = []
         # Chunk frames whose streamed text holds nothing: only the rest of the
@@ -901,6 +1051,32 @@ def _chunk_key(frame_type: str, data: dict[str, Any]) -> tuple[Any, ...] | None:
         index = tool_call.get("index")
         return ("tool_call", call_id, index if isinstance(index, int) else None)
     return ("text", call_id)
+
+
+_KEY_WORDS = (
+    b"key",
+    b"secret",
+    b"passwd",
+    b"password",
+    b"passphrase",
+    b"token",
+    b"authorization",
+    b"cookie",
+    b"credential",
+    b"credentials",
+)
+# A credential-named key in JSON text, or in JSON text inside a string (escaped quote).
+_KEY_TRIGGERS = tuple(word + end for word in _KEY_WORDS for end in (b'":', b'\\":'))
+
+
+def _raw_records(cassette: Cassette) -> list[dict[str, Any]]:
+    """What may name a secret by its key: frames' data, stream ends, LLM calls."""
+    records: list[dict[str, Any]] = []
+    for stream in cassette.streams:
+        records.extend(frame.data for frame in stream.frames)
+        records.append({"result": stream.result, "error": stream.error})
+    records.extend(cassette.llm_calls)
+    return records
 
 
 def _without_text(record: dict[str, Any]) -> dict[str, Any]:

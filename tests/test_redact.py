@@ -18,6 +18,7 @@ from crewstream_testing.hooks import register, unregister
 from crewstream_testing.redact import (
     BUILTIN_PATTERNS,
     Redactor,
+    bind_markers,
     credential_values,
     looks_like_credential_key,
     redact_for_matching,
@@ -512,3 +513,44 @@ def test_a_planted_secret_never_reaches_the_bytes(
     data = out.cassette(cassette).dumps()
     assert secret.encode() not in data
     assert secret[:12].encode() not in data
+
+
+# -- values named by a credential key, found everywhere; markers learned from replay -------------
+def test_a_value_named_by_a_credential_key_is_redacted_wherever_it_appears() -> None:
+    arguments = '{"account": "42", "smtp_password": "plain-words-here"}'
+    cassette = cassette_with(
+        {"tool_name": "send", "tool_args": {"account": "42", "smtp_password": "plain-words-here"}},
+        result="sent with plain-words-here",
+        calls=[{"request": {"messages": [{"role": "assistant", "content": arguments}]}}],
+    )
+    out = redactor().cassette(cassette)
+    assert b"plain-words-here" not in out.dumps()
+    assert out.streams[0].frames[0].data["tool_args"]["smtp_password"] == "<redacted:1>"
+    assert out.streams[0].result == "sent with <redacted:1>"
+    assert out.llm_calls[0]["request"]["messages"][0]["content"] == (
+        '{"account": "42", "smtp_password": "<redacted:1>"}'
+    )
+
+
+def test_tool_schemas_name_parameters_not_secrets() -> None:
+    schema = {
+        "properties": {"api_token": {"title": "Api Token", "type": "string"}},
+        "type": "object",
+    }
+    data = {"tools": [{"function": {"name": "lookup", "parameters": schema}}]}
+    assert redactor().redact(data) == data
+    assert redactor().cassette(cassette_with(data)).streams[0].frames[0].data == data
+
+
+def test_bind_markers_matches_and_learns_what_markers_stand_for() -> None:
+    recorded = {"messages": [{"content": "Use <redacted:2> for <uuid:7>, not <redacted>."}]}
+    live = {"messages": [{"content": "Use pw-0123456789 for <uuid:1>, not xyz."}]}
+    assert bind_markers(recorded, live) == {"pw-0123456789": "<redacted:2>"}
+    assert bind_markers(recorded, {"messages": [{"content": "Use pw for x, not y."}]}) is None
+    assert bind_markers({"a": "<redacted:1>"}, {"a": "s", "b": 1}) is None
+
+    live_redactor = redactor()
+    live_redactor.remember("pw-0123456789", "<redacted:2>")
+    live_redactor.remember("string", "<redacted:3>")  # too short to be a secret: ignored
+    out = live_redactor.cassette(cassette_with({"input": "pw-0123456789", "kind": "string"}))
+    assert out.streams[0].frames[0].data == {"input": "<redacted:2>", "kind": "string"}
