@@ -20,7 +20,10 @@ stream results and errors, ``llm_calls`` records):
   ``Bearer`` tokens, credentials in URLs (``https://user:pass@host``, ``?api_key=...``);
 - the whole string value of a key named like a credential (``api_key``,
   ``authorization``, ``x-api-key``, ``password``, ``token``, ``client_secret``,
-  ``cookie`` ...), at any depth, unless a rule above already marked part of it;
+  ``cookie`` ...), at any depth, unless a rule above already marked part of it
+  (not under a JSON schema's ``properties``, where keys name parameters); such a
+  value (8 characters or more) is then also replaced wherever else it appears
+  in the cassette, as in a tool call's JSON arguments or a prompt;
 - extra regular expressions (``crewstream_redact_patterns`` ini key, or
   ``Redactor(patterns=...)``): the whole match, or only the group named ``secret``;
 - extra JSON paths (``crewstream_redact_paths``): dotted keys matched against each
@@ -28,15 +31,25 @@ stream results and errors, ``llm_calls`` records):
   e.g. ``data.state.customer_email`` or ``**.ssn``; the value there is redacted whole;
 - whatever ``crewstream_redact(record, context)`` hook implementations replace.
 
-For the LLM replay code: a live request must be compared with the recorded one
-after the same redaction. Call ``redact_for_matching(value)`` on BOTH sides (the
-recorded request as loaded from the cassette and the live request): it applies
-the rules above and then writes every marker as plain ``<redacted>``, so the
-comparison does not depend on how markers were numbered in the cassette.
+A secret a model streams in pieces (chunk frames of one call, the chunks of
+an ``llm_calls`` record, tool-call arguments in fragments and running totals)
+is found in the joined text and replaced across the pieces.
+
+For the LLM replay code (``llm_replay.LLMTape.find`` does this):
+
+- ``redact_for_matching(value, redactor)`` applies the rules above to a request
+  and writes every marker as plain ``<redacted>``, so both sides compare
+  whatever numbers their secrets got;
+- ``bind_markers(recorded, live)`` compares them with each marker standing for
+  any text (a live request holds secrets the recording had redacted: from the
+  flow's inputs, say) and returns what each numbered marker stood for;
+- ``Redactor.remember(secret, marker)`` then makes the live recording give that
+  secret the marker the cassette gave it, so the replayed run equals the cassette.
 
 Values that are not secrets by these rules are kept: a password that is not in
 the environment, not under a credential-named key and has no known shape is not
-found. Audit a cassette with ``crewstream scrub --check PATH``.
+found, and neither is a secret split by other text. Audit a cassette with
+``crewstream scrub --check PATH``.
 """
 
 from __future__ import annotations
