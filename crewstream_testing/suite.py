@@ -163,7 +163,10 @@ PROMISES: tuple[Promise, ...] = (
         "nested flow, which finishes before the outer flow",
     ),
     Promise(
-        "crew.conforms", "a crew", "a Crew kicked off inside a flow stream gives conforming frames"
+        "crew.conforms",
+        "a crew",
+        "a Crew kicked off inside a flow stream (also one running two async tasks in threads) "
+        "gives conforming frames",
     ),
     Promise(
         "crew.stream-restored",
@@ -229,7 +232,8 @@ PROMISES: tuple[Promise, ...] = (
     Promise(
         "parallel.conforms",
         "parallel listeners",
-        "parallel @listen methods (async, and sync ones running in threads) give conforming streams",
+        "parallel @listen methods (async, sync ones running in threads, and threads each running an "
+        "Agent) give conforming streams",
     ),
 )
 """Every promise the suite checks, in report order."""
@@ -1078,6 +1082,38 @@ def _crew(lab: Lab) -> None:
     frames = list(SuiteCrewFlow().stream_events().events)
     lab.conforms("crew.conforms", "Flow with a Crew", frames, "flow")
 
+    # two tasks with async_execution run in threads, a third waits for both
+    agents: list[Any] = [
+        Agent(
+            role=role,
+            goal="Write one sentence",
+            backstory="Brief.",
+            llm=make_llm(
+                [f"{role} writes a sentence about frames."], model=f"suite-{role}", stream=True
+            ),
+            verbose=False,
+        )
+        for role in ("First", "Second", "Editor")
+    ]
+    first = Task(
+        description="First.", expected_output="Text.", agent=agents[0], async_execution=True
+    )
+    second = Task(
+        description="Second.", expected_output="Text.", agent=agents[1], async_execution=True
+    )
+    editor = Task(
+        description="Edit.", expected_output="Text.", agent=agents[2], context=[first, second]
+    )
+    async_crew: Any = Crew(agents=agents, tasks=[first, second, editor], verbose=False)
+
+    class SuiteAsyncTasksFlow(flow_cls):  # type: ignore[misc, valid-type]
+        @start()  # type: ignore[untyped-decorator]
+        def run_crew(self) -> str:
+            return str(async_crew.kickoff().raw)
+
+    frames = list(SuiteAsyncTasksFlow().stream_events().events)
+    lab.conforms("crew.conforms", "Flow with a Crew running two async tasks", frames, "flow")
+
     streaming_crew, agent = build("A streaming crew wrote this.", "suite-crew-stream", stream=True)
     before = agent.llm.stream
     message = ""
@@ -1446,6 +1482,30 @@ def _parallel(lab: Lab) -> None:
             lab.conforms(
                 "parallel.conforms", f"{kind} parallel listeners #{attempt}", frames, "flow"
             )
+
+    # sync listeners in threads, each running an Agent (whose executor is a nested Flow)
+    from crewai import Agent
+
+    def agent_answer(role: str) -> str:
+        llm = make_llm([long_text], model=f"suite-{role.lower()}", stream=True)
+        agent = Agent(role=role, goal="Answer", backstory="Brief.", llm=llm, verbose=False)
+        return str(require(agent, "kickoff")("Answer.").raw)
+
+    class SuiteParallelAgentsFlow(flow_cls):  # type: ignore[misc, valid-type]
+        @start()  # type: ignore[untyped-decorator]
+        def begin(self) -> str:
+            return "go"
+
+        @listen(begin)  # type: ignore[untyped-decorator]
+        def left(self, _: str) -> str:
+            return agent_answer("Left")
+
+        @listen(begin)  # type: ignore[untyped-decorator]
+        def right(self, _: str) -> str:
+            return agent_answer("Right")
+
+    frames = list(SuiteParallelAgentsFlow().stream_events().events)
+    lab.conforms("parallel.conforms", "parallel listeners each running an Agent", frames, "flow")
 
 
 # -- the command -------------------------------------------------------------------------------
