@@ -53,13 +53,26 @@ def build_parser() -> argparse.ArgumentParser:
     diff.add_argument("actual", help="the cassette to compare with it")
 
     scrub = sub.add_parser("scrub", help="redact secrets in cassettes, in place (atomically)")
-    scrub.add_argument("paths", nargs="+", metavar="PATH", help="cassettes, or directories to search for *.jsonl")
     scrub.add_argument(
-        "--check", action="store_true", help="only report what would be redacted; exit 1 when something would"
+        "paths", nargs="+", metavar="PATH", help="cassettes, or directories to search for *.jsonl"
     )
-    scrub.add_argument("--pattern", action="append", default=[], help="extra regular expression to redact (repeatable)")
     scrub.add_argument(
-        "--path", dest="json_paths", action="append", default=[], help="extra JSON path to redact, e.g. data.state.email"
+        "--check",
+        action="store_true",
+        help="only report what would be redacted; exit 1 when something would",
+    )
+    scrub.add_argument(
+        "--pattern",
+        action="append",
+        default=[],
+        help="extra regular expression to redact (repeatable)",
+    )
+    scrub.add_argument(
+        "--path",
+        dest="json_paths",
+        action="append",
+        default=[],
+        help="extra JSON path to redact, e.g. data.state.email",
     )
 
     check = sub.add_parser(

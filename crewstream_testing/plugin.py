@@ -55,7 +55,10 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     )
     parser.addini("crewstream_quiet", "silence crewai's console rendering during tests", type="bool", default=True)
     parser.addini(
-        "crewstream_redaction", "redact secrets before any cassette or snapshot is written", type="bool", default=True
+        "crewstream_redaction",
+        "redact secrets before any cassette or snapshot is written",
+        type="bool",
+        default=True,
     )
     parser.addini(
         "crewstream_redact_patterns",
@@ -296,14 +299,15 @@ def pytest_runtest_call(item: pytest.Item) -> Generator[None, None, None]:
                 if tape is not None and tape.replay and not binding.allow_unused:
                     from crewstream_testing.hygiene import unused_calls_message
 
-                    unused = unused_calls_message(binding.path, tape.recorded, tape.used, binding.test_id)
+                    unused = unused_calls_message(
+                        binding.path, tape.recorded, tape.used, binding.test_id
+                    )
                     problem = None if unused is None else f"crewstream: {unused}"
         except (CassetteMismatchError, CassetteNotFoundError) as exc:
             problem = f"crewstream: {exc}"
         if problem is not None:
             pytest.fail(problem, pytrace=False)
     return result
-
 
 
 def _redactor(config: pytest.Config) -> Redactor:
@@ -325,7 +329,9 @@ _REPORT = pytest.StashKey[list[str]]()
 
 
 def _hygiene_wanted(config: pytest.Config) -> bool:
-    return bool(config.getoption("crewstream_unused", False) or config.getoption("crewstream_prune", False))
+    return bool(
+        config.getoption("crewstream_unused", False) or config.getoption("crewstream_prune", False)
+    )
 
 
 def _usage(config: pytest.Config) -> CassetteUsage:
@@ -372,7 +378,9 @@ def pytest_collection_finish(session: pytest.Session) -> None:
     # A module named with ::test selectors was collected in part: its other
     # tests' cassettes are not looked at.
     partial = {
-        (config.invocation_params.dir / arg.split("::")[0]).resolve() for arg in config.args if "::" in arg
+        (config.invocation_params.dir / arg.split("::")[0]).resolve()
+        for arg in config.args
+        if "::" in arg
     }
     for item in session.items:
         _claim(usage, item, add_root=Path(str(item.path)).resolve() not in partial)
