@@ -37,6 +37,7 @@ if TYPE_CHECKING:
     from crewstream_testing.hooks import hookimpl
     from crewstream_testing.normalize import Normalizer
     from crewstream_testing.recorder import Recorder
+    from crewstream_testing.redact import Redactor
 
 # `normalize` names both a submodule and a function: importing the submodule
 # would set the package attribute to the module, so the function is bound now
@@ -77,6 +78,7 @@ _EXPORTS: dict[str, str] = {
     "hookimpl": "hooks",
     "Normalizer": "normalize",
     "Recorder": "recorder",
+    "Redactor": "redact",
 }
 
 __all__ = [
@@ -96,6 +98,7 @@ __all__ = [
     "Frame",
     "Normalizer",
     "Recorder",
+    "Redactor",
     "StreamRecord",
     "Violation",
     "VirtualClock",
