@@ -478,6 +478,9 @@ def atomic_write(target: Path, data: bytes) -> None:
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".crewstream-tmp-", suffix=".part")
     try:
+        # mkstemp makes the file 0600; a cassette keeps the mode it had, or
+        # gets the one open() would give it (0666 less the umask).
+        os.fchmod(fd, _file_mode(target))
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
             handle.flush()
@@ -487,3 +490,12 @@ def atomic_write(target: Path, data: bytes) -> None:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
         raise
+
+
+def _file_mode(target: Path) -> int:
+    try:
+        return target.stat().st_mode & 0o777
+    except OSError:
+        umask = os.umask(0)
+        os.umask(umask)
+        return 0o666 & ~umask

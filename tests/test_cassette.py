@@ -126,3 +126,17 @@ def test_deep_nesting_is_refused_not_recursed(tmp_path: Path) -> None:
     path = write(tmp_path, HEADER, b'{"kind":"llm_call","x":' + deep + b"}")
     with pytest.raises(CassetteFormatError, match=r":2: nested deeper than 64 levels"):
         Cassette.load(path)
+
+
+def test_saved_cassettes_get_the_usual_file_mode(tmp_path: Path) -> None:
+    import os
+
+    umask = os.umask(0o022)
+    try:
+        path = sample().save(tmp_path / "c.jsonl")
+        assert path.stat().st_mode & 0o777 == 0o644
+        path.chmod(0o664)
+        sample().save(path)
+        assert path.stat().st_mode & 0o777 == 0o664
+    finally:
+        os.umask(umask)
