@@ -28,7 +28,8 @@ stream results and errors, ``llm_calls`` records):
   ``Redactor(patterns=...)``): the whole match, or only the group named ``secret``;
 - extra JSON paths (``crewstream_redact_paths``): dotted keys matched against each
   cassette line, ``*`` for one key or list index, ``**`` for any number of them,
-  e.g. ``data.state.customer_email`` or ``**.ssn``; the value there is redacted whole;
+  e.g. ``data.state.customer_email`` or ``**.ssn``; the value there is redacted whole,
+  and (8 characters or more) wherever else it appears;
 - whatever ``crewstream_redact(record, context)`` hook implementations replace.
 
 A secret a model streams in pieces (chunk frames of one call, the chunks of
@@ -513,53 +514,73 @@ class _Pass:
     # text), the LLM's messages and the tool's output, where no key names it.
     # Such values are found first, then searched for everywhere like listed secrets.
     def discover(self, records: list[dict[str, Any]]) -> None:
-        """Add the values of credential-named keys in ``records`` to the literal secrets."""
+        """Add the values of credential-named keys (and configured paths) to the literal secrets."""
         found: dict[str, str] = {}
-        for record in records:
-            try:
-                blob = orjson.dumps(record, option=orjson.OPT_NON_STR_KEYS, default=repr).lower()
-            except (TypeError, orjson.JSONEncodeError):
-                blob = b"key"
-            if any(trigger in blob for trigger in _KEY_TRIGGERS):
-                self.collect(record, None, found, 0)
+        triggers = _KEY_TRIGGERS + self.path_triggers()
+        hits = None if any(not trigger for trigger in triggers) else _hits(records, triggers)
+        for position, record in enumerate(records):
+            if hits is None or position in hits:
+                self.collect(record, None, found, 0, [])
         known = {value for value, _ in self.literals}
         new = {value: name for value, name in found.items() if value not in known}
         if new:
             self.set_literals({**dict(self.literals), **new})
 
-    def collect(self, value: Any, key: str | None, found: dict[str, str], depth: int) -> None:
+    def path_triggers(self) -> tuple[bytes, ...]:
+        """For each configured path, its last named key as JSON text (``b""``: search every line)."""
+        out: list[bytes] = []
+        for _, segments in self.paths:
+            named = [segment for segment in segments if segment not in ("*", "**")]
+            out.append(b'"' + named[-1].lower().encode() + b'":' if named else b"")
+        return tuple(out)
+
+    def collect(
+        self, value: Any, label: str | None, found: dict[str, str], depth: int, path: list[str]
+    ) -> None:
+        """Find the values named as secrets (``label`` says by what) under ``value``."""
         if depth > MAX_DEPTH:
             return
+        if label is None and self.paths and path:
+            for text, pattern in self.paths:
+                if _match_path(pattern, path):
+                    label = f"value at {text}"
+                    break
         if isinstance(value, str):
-            if key is not None:
+            if label is not None:
                 if (
                     len(value) >= self.redactor.min_length
                     and value.strip().lower() not in _BORING_VALUES
                     and not _PLACEHOLDER_RE.fullmatch(value)
                     and "<redacted:" not in value
                 ):
-                    found.setdefault(value, f"value of {key!r}")
+                    found.setdefault(value, label)
             elif value[:1] == "{" and value[-1:] == "}" and len(value) < 1_000_000:
                 try:
                     parsed = orjson.loads(value)
                 except orjson.JSONDecodeError:
                     return
-                self.collect(parsed, None, found, depth + 1)
+                self.collect(parsed, None, found, depth + 1, [])
         elif isinstance(value, dict):
             schema = "properties" in value and isinstance(value.get("properties"), dict)
             for name, item in value.items():
-                inner = key
+                inner = label
                 if inner is None and isinstance(name, str) and self.is_credential_key(name):
-                    inner = name
-                if schema and name == "properties":
+                    inner = f"value of {name!r}"
+                path.append(str(name))
+                if schema and name == "properties" and inner is None:
                     # parameter names, not credentials: look deeper without a key
-                    for parameter in item.values():
-                        self.collect(parameter, None, found, depth + 2)
-                    continue
-                self.collect(item, inner, found, depth + 1)
+                    for parameter, schema_item in item.items():
+                        path.append(str(parameter))
+                        self.collect(schema_item, None, found, depth + 2, path)
+                        path.pop()
+                else:
+                    self.collect(item, inner, found, depth + 1, path)
+                path.pop()
         elif isinstance(value, list):
-            for item in value:
-                self.collect(item, key, found, depth + 1)
+            for index, item in enumerate(value):
+                path.append(str(index))
+                self.collect(item, label, found, depth + 1, path)
+                path.pop()
 
     def marker(self, secret: str) -> str:
         known = self.markers.get(secret)
@@ -1082,11 +1103,40 @@ _KEY_WORDS = (
 _KEY_TRIGGERS = tuple(word + end for word in _KEY_WORDS for end in (b'":', b'\\":'))
 
 
+def _hits(records: list[dict[str, Any]], triggers: tuple[bytes, ...]) -> set[int] | None:
+    """Positions of the records whose JSON text, lowercased, holds a trigger (None: unknown)."""
+    try:
+        blobs = [
+            orjson.dumps(record, option=orjson.OPT_NON_STR_KEYS, default=repr) for record in records
+        ]
+    except (TypeError, orjson.JSONEncodeError):
+        return None
+    starts: list[int] = []
+    offset = 0
+    for blob in blobs:
+        starts.append(offset)
+        offset += len(blob) + 1
+    text = b"\n".join(blobs).lower()
+    found: set[int] = set()
+    for trigger in triggers:
+        at = text.find(trigger)
+        while at != -1:
+            position = bisect.bisect_right(starts, at) - 1
+            found.add(position)
+            if position + 1 >= len(starts):
+                break
+            at = text.find(trigger, starts[position + 1])
+    return found
+
+
 def _raw_records(cassette: Cassette) -> list[dict[str, Any]]:
-    """What may name a secret by its key: frames' data, stream ends, LLM calls."""
+    """What may name a secret by its key or path, shaped like the cassette's lines."""
     records: list[dict[str, Any]] = []
     for stream in cassette.streams:
-        records.extend(frame.data for frame in stream.frames)
+        records.append({"name": stream.name})
+        records.extend(
+            {"data": frame.data, "namespace": frame.namespace} for frame in stream.frames
+        )
         records.append({"result": stream.result, "error": stream.error})
     records.extend(cassette.llm_calls)
     return records

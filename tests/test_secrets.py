@@ -157,3 +157,66 @@ def test_planted_credentials_never_reach_the_cassette_and_replay_passes(
     replay = inner.runpytest("-p", "no:cacheprovider", "--crewstream-record=none")
     replay.assert_outcomes(passed=1)
     assert path.read_bytes() == data
+
+
+CONFIGURED = """
+import os
+from crewai.flow import Flow, start
+
+
+class Account(Flow):
+    @start()
+    def open(self):
+        return "opened " + self.state["account"] + " for " + self.state["email"]
+
+
+def test_account(stream_recorder):
+    inputs = {"account": "ACCT-204518", "email": "ada@example.org", "customer": "C-7731",
+              "key": os.environ["CS_PLAIN_KEY"]}
+    with stream_recorder.record(Account().stream_events(inputs=inputs)) as session:
+        for _ in session:
+            pass
+"""
+
+CONFTEST = """
+def crewstream_redact(record, context):
+    data = record.get("data") or {}
+    for holder in (data.get("inputs"), data.get("state")):
+        if isinstance(holder, dict) and "customer" in holder:
+            holder["customer"] = context.marker(holder["customer"])
+"""
+
+
+def test_ini_patterns_paths_the_hook_and_switching_it_off(
+    inner: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("CI", raising=False)
+    monkeypatch.setenv("CS_PLAIN_KEY", "sk-proj-" + "7" * 24)
+    inner.makeini(
+        "[pytest]\nasyncio_default_fixture_loop_scope = function\n"
+        "crewstream_redact_patterns =\n    ACCT-\\d{6}\n"
+        "crewstream_redact_paths =\n    data.inputs.email\n    data.state.email\n"
+    )
+    inner.makeconftest(CONFTEST)
+    inner.makepyfile(test_account=CONFIGURED)
+    inner.runpytest("-p", "no:cacheprovider").assert_outcomes(passed=1)
+    path = inner.path / "cassettes" / "test_account" / "test_account.jsonl"
+    cassette = Cassette.load(path)
+    assert cassette.frames[0].data["inputs"] == {
+        "account": "<redacted:1>",  # pattern
+        "email": "<redacted:2>",  # path
+        "customer": "<redacted:4>",  # hook (after the built-in rules)
+        "key": "<redacted:3>",  # key shape
+    }
+    data = path.read_bytes()
+    for value in (b"ACCT-204518", b"ada@example.org", b"C-7731", b"7777777777"):
+        assert value not in data
+    # What a pattern or a path found is redacted wherever else it appears.
+    assert cassette.streams[0].result == "opened <redacted:1> for <redacted:2>"
+    inner.runpytest("-p", "no:cacheprovider", "--crewstream-record=none").assert_outcomes(passed=1)
+
+    inner.makeini(
+        "[pytest]\nasyncio_default_fixture_loop_scope = function\ncrewstream_redaction = false\n"
+    )
+    inner.runpytest("-p", "no:cacheprovider", "--crewstream-record=all").assert_outcomes(passed=1)
+    assert b"ACCT-204518" in path.read_bytes()
