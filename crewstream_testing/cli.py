@@ -65,6 +65,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--pattern",
         action="append",
         default=[],
+        metavar="REGEX",
         help="extra regular expression to redact (repeatable)",
     )
     scrub.add_argument(
@@ -72,7 +73,8 @@ def build_parser() -> argparse.ArgumentParser:
         dest="json_paths",
         action="append",
         default=[],
-        help="extra JSON path to redact, e.g. data.state.email",
+        metavar="JSONPATH",
+        help="extra JSON path to redact, e.g. data.state.email (repeatable)",
     )
 
     check = sub.add_parser(
