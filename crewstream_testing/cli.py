@@ -45,7 +45,9 @@ def build_parser() -> argparse.ArgumentParser:
     show = sub.add_parser("show", help="print a cassette as an aligned table of frames")
     show.add_argument("cassette", help="path to a .jsonl cassette")
     show.add_argument("--stream", type=int, default=None, help="only this stream (0-based)")
-    show.add_argument("--channel", action="append", default=None, help="only these channels (repeatable)")
+    show.add_argument(
+        "--channel", action="append", default=None, help="only these channels (repeatable)"
+    )
     show.add_argument("--width", type=int, default=60, help="maximum width of the content column")
 
     diff = sub.add_parser("diff", help="print the first divergence between two cassettes")
@@ -81,20 +83,37 @@ def build_parser() -> argparse.ArgumentParser:
         "check",
         help="check cassettes and frame files against the streaming contract (exit 1 on any violation)",
     )
-    check.add_argument("paths", nargs="+", metavar="PATH", help="cassettes, frame files, or directories to search")
-    check.add_argument("--junitxml", metavar="FILE", default=None, help="also write a JUnit XML report to FILE")
     check.add_argument(
-        "--max-violations", type=int, default=20, metavar="N", help="violations shown per stream (default 20)"
+        "paths", nargs="+", metavar="PATH", help="cassettes, frame files, or directories to search"
+    )
+    check.add_argument(
+        "--junitxml", metavar="FILE", default=None, help="also write a JUnit XML report to FILE"
+    )
+    check.add_argument(
+        "--max-violations",
+        type=int,
+        default=20,
+        metavar="N",
+        help="violations shown per stream (default 20)",
     )
 
     conformance = sub.add_parser(
-        "conformance", help="run the installed crewai through the contract's scenarios and report each promise"
+        "conformance",
+        help="run the installed crewai through the contract's scenarios and report each promise",
     )
     conformance.add_argument(
-        "--scenario", action="append", default=None, metavar="NAME", help="only this scenario (repeatable)"
+        "--scenario",
+        action="append",
+        default=None,
+        metavar="NAME",
+        help="only this scenario (repeatable)",
     )
-    conformance.add_argument("--json", metavar="FILE", default=None, help="also write the report as JSON to FILE")
-    conformance.add_argument("-v", "--verbose", action="store_true", help="show the evidence of held promises too")
+    conformance.add_argument(
+        "--json", metavar="FILE", default=None, help="also write the report as JSON to FILE"
+    )
+    conformance.add_argument(
+        "-v", "--verbose", action="store_true", help="show the evidence of held promises too"
+    )
     return parser
 
 
@@ -124,7 +143,17 @@ def content_of(frame: Any) -> str:
         if not isinstance(function, dict):  # a hand-edited cassette may hold anything here
             function = {}
         return f"{function.get('name') or ''}({function.get('arguments') or ''})"
-    for key in ("response", "error", "result", "output", "message", "content", "tool_name", "method_name", "flow_name"):
+    for key in (
+        "response",
+        "error",
+        "result",
+        "output",
+        "message",
+        "content",
+        "tool_name",
+        "method_name",
+        "flow_name",
+    ):
         value = data.get(key)
         if value not in (None, "", [], {}):
             return value if isinstance(value, str) else repr(value)
@@ -168,7 +197,9 @@ def run_show(args: argparse.Namespace, out: TextIO) -> int:
             ending = stream.outcome
             if stream.error:
                 ending += f" {stream.error.get('type')}: {stream.error.get('message')}"
-            out.write(f"stream {index} ({stream.source}): {len(stream.frames)} frames, ended: {ending}\n")
+            out.write(
+                f"stream {index} ({stream.source}): {len(stream.frames)} frames, ended: {ending}\n"
+            )
     return EXIT_OK
 
 
@@ -198,7 +229,10 @@ def run_scrub(args: argparse.Namespace, out: TextIO) -> int:
     redactor = Redactor(patterns=args.pattern, paths=args.json_paths)
     files = list(cassette_files(args.paths))
     if not files:
-        print(f"crewstream scrub: no cassettes (*.jsonl) under {', '.join(args.paths)}", file=sys.stderr)
+        print(
+            f"crewstream scrub: no cassettes (*.jsonl) under {', '.join(args.paths)}",
+            file=sys.stderr,
+        )
         return EXIT_USAGE
     status = EXIT_OK
     for path in files:

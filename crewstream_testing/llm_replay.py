@@ -741,5 +741,7 @@ def rebuild_error(stored: Mapping[str, Any]) -> BaseException:
             exc = None
         if exc is not None and str(exc) == message:
             return exc
-    stand_in: type[ReplayedLLMError] = type(name, (ReplayedLLMError,), {"__module__": module or __name__})
+    stand_in: type[ReplayedLLMError] = type(
+        name, (ReplayedLLMError,), {"__module__": module or __name__}
+    )
     return stand_in(message)

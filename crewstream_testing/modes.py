@@ -184,7 +184,8 @@ class CassetteBinding:
                 + f"\n  to accept the new recording: pytest {RECORD_FLAG}=all {self.test_id}".rstrip()
             )
         if self.mode == "new_episodes" and (
-            len(actual.streams) > len(expected.streams) or len(actual.llm_calls) > len(expected.llm_calls)
+            len(actual.streams) > len(expected.streams)
+            or len(actual.llm_calls) > len(expected.llm_calls)
         ):
             # the LLM tape put the cassette's recorded calls first: new ones are appended
             actual.save(self.path)

@@ -25,7 +25,7 @@ if TYPE_CHECKING:
     from crewstream_testing.redact import Redactor
 
 MARKER = "crewstream"
-_BINDING = pytest.StashKey["CassetteBinding"]()
+_BINDING: pytest.StashKey[CassetteBinding] = pytest.StashKey()
 # crewstream_* plugins registered per pytest plugin manager (pytester nests runs).
 _registered: dict[int, list[Any]] = {}
 
@@ -40,20 +40,29 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         choices=("none", "once", "new_episodes", "all"),
         help="cassette record mode (default: 'none' when $CI is set, else 'once')",
     )
-    parser.addini("crewstream_record_mode", "default record mode (none, once, new_episodes, all)", default="")
+    parser.addini(
+        "crewstream_record_mode", "default record mode (none, once, new_episodes, all)", default=""
+    )
     parser.addini(
         "crewstream_cassette_dir",
         "directory for cassettes, relative to rootdir (default: cassettes/ beside each test file)",
         default="",
     )
-    parser.addini("crewstream_clock", "virtual (frozen, exact timestamps) or real", default="virtual")
+    parser.addini(
+        "crewstream_clock", "virtual (frozen, exact timestamps) or real", default="virtual"
+    )
     parser.addini(
         "crewstream_hermetic",
         "isolate crewai in tests that use crewstream (telemetry off, temp storage, handlers reset)",
         type="bool",
         default=True,
     )
-    parser.addini("crewstream_quiet", "silence crewai's console rendering during tests", type="bool", default=True)
+    parser.addini(
+        "crewstream_quiet",
+        "silence crewai's console rendering during tests",
+        type="bool",
+        default=True,
+    )
     parser.addini(
         "crewstream_redaction",
         "redact secrets before any cassette or snapshot is written",
@@ -114,7 +123,11 @@ def pytest_plugin_registered(plugin: Any, manager: pytest.PytestPluginManager) -
     # pytest only collects hooks named pytest_*; crewstream_* functions in a
     # conftest (or a -p plugin) go to crewstream's own pluggy manager.
     names = getattr(plugin, "__dict__", None)
-    if plugin is _this_module() or names is None or not any(name.startswith("crewstream_") for name in names):
+    if (
+        plugin is _this_module()
+        or names is None
+        or not any(name.startswith("crewstream_") for name in names)
+    ):
         return
     from crewstream_testing.hooks import register
 
@@ -137,6 +150,11 @@ def pytest_unconfigure(config: pytest.Config) -> None:
             unregister(plugin)
 
 
+def _test_name(item: pytest.Item) -> str:
+    """The test's name below its module (``TestA::test_x[1]``): classes keep same-named tests apart."""
+    return item.nodeid.split("::", 1)[-1]
+
+
 def _marker_options(item: pytest.Item) -> MarkerOptions:
     from crewstream_testing.modes import MarkerOptions
 
@@ -153,30 +171,42 @@ def pytest_collection_modifyitems(
         items[:] = _conformance_items(session)
         return
     for item in items:
-        if item.get_closest_marker(MARKER) is not None and isinstance(item, pytest.Function):
-            if "crewstream_hermetic" not in item.fixturenames:
-                item.fixturenames.insert(0, "crewstream_hermetic")
+        if (
+            item.get_closest_marker(MARKER) is not None
+            and isinstance(item, pytest.Function)
+            and "crewstream_hermetic" not in item.fixturenames
+        ):
+            item.fixturenames.insert(0, "crewstream_hermetic")
 
 
 @pytest.fixture
-def crewstream_hermetic(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+def crewstream_hermetic(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[None]:
     """crewai isolated for this test (unless ``hermetic=False`` or ini ``crewstream_hermetic = false``)."""
     options = _marker_options(request.node)
-    enabled = options.hermetic if options.hermetic is not None else request.config.getini("crewstream_hermetic")
+    enabled = (
+        options.hermetic
+        if options.hermetic is not None
+        else request.config.getini("crewstream_hermetic")
+    )
     if not enabled:
         yield
         return
     from crewstream_testing.hermetic import CrewaiIsolation
 
     isolation = CrewaiIsolation(
-        tmp_path_factory.mktemp("crewai-storage"), quiet=bool(request.config.getini("crewstream_quiet"))
+        tmp_path_factory.mktemp("crewai-storage"),
+        quiet=bool(request.config.getini("crewstream_quiet")),
     )
     with isolation:
         yield
 
 
 @pytest.fixture
-def stream_recorder(request: pytest.FixtureRequest, crewstream_hermetic: None) -> Iterator[Recorder]:
+def stream_recorder(
+    request: pytest.FixtureRequest, crewstream_hermetic: None
+) -> Iterator[Recorder]:
     """A Recorder bound to this test's cassette: ``with stream_recorder.record(session) as s: ...``.
 
     When the test body passes, the recorded streams are written to, or
@@ -187,12 +217,16 @@ def stream_recorder(request: pytest.FixtureRequest, crewstream_hermetic: None) -
 
     config = request.config
     options = _marker_options(request.node)
-    mode = resolve_mode(config.getoption("crewstream_record"), options.record, config.getini("crewstream_record_mode"))
+    mode = resolve_mode(
+        config.getoption("crewstream_record"),
+        options.record,
+        config.getini("crewstream_record_mode"),
+    )
     clock = options.clock or config.getini("crewstream_clock") or "virtual"
     ini_dir = config.getini("crewstream_cassette_dir")
     path = cassette_path(
         Path(str(request.node.path)),
-        request.node.name,
+        _test_name(request.node),
         cassette=options.cassette,
         cassette_dir=(config.rootpath / ini_dir) if ini_dir else None,
     )
@@ -249,7 +283,9 @@ def item_failed(item: pytest.Item) -> bool:
 
 
 @pytest.hookimpl(wrapper=True)
-def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Generator[None, Any, Any]:
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> Generator[None, Any, Any]:
     report = yield
     if report.when == "call" and report.failed:
         item.stash[_CALL_FAILED] = True
@@ -257,7 +293,9 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
 
 
 @pytest.hookimpl(wrapper=True)
-def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> Generator[None, Any, Any]:
+def pytest_runtest_protocol(
+    item: pytest.Item, nextitem: pytest.Item | None
+) -> Generator[None, Any, Any]:
     if not item.config.getoption("crewstream_block_network", False):
         return (yield)
     from crewstream_testing.netguard import NetworkGuard
@@ -358,7 +396,9 @@ def _claim(usage: CassetteUsage, item: pytest.Item, add_root: bool) -> None:
         options = _marker_options(item)
     except CrewstreamUsageError:
         return  # the test fails with this error when it runs
-    usage.claim(cassette_path(test_file, item.name, cassette=options.cassette, cassette_dir=base))
+    usage.claim(
+        cassette_path(test_file, _test_name(item), cassette=options.cassette, cassette_dir=base)
+    )
 
 
 def pytest_deselected(items: list[pytest.Item]) -> None:

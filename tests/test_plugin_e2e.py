@@ -215,3 +215,25 @@ def test_importing_the_plugin_does_not_import_crewai() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_same_named_tests_in_two_classes_get_two_cassettes(project: pytest.Pytester) -> None:
+    body = APP.format(greeting="hello").split("def test_stream(")[0]
+    method = (
+        "    def test_stream(self, stream_recorder):\n"
+        "        with stream_recorder.record(HelloFlow().stream_events()) as stream:\n"
+        "            list(stream)\n"
+        "        assert stream.result == {word!r}\n"
+    )
+    project.makepyfile(
+        test_app=body
+        + "\nclass TestOne:\n"
+        + method.format(word="HELLO")
+        + "\nclass TestTwo:\n"
+        + method.format(word="HELLO")
+    )
+    project.runpytest("-p", "no:cacheprovider", "--crewstream-record=once").assert_outcomes(
+        passed=2
+    )
+    names = sorted(p.name for p in (project.path / "cassettes" / "test_app").iterdir())
+    assert names == ["TestOne_test_stream.jsonl", "TestTwo_test_stream.jsonl"]
