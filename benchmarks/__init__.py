@@ -1,0 +1,1 @@
+"""Benchmarks of crewstream-testing: run `python benchmarks/run.py` (see docs/benchmarks.md)."""

@@ -1,0 +1,79 @@
+"""Row 4: ``check_frames`` on 1k, 10k and 100k frames: frames/s and how the cost grows.
+
+The streams are ``bench_check_frames.synthetic_stream`` (contract dicts shaped
+like a recorded flow) plus the same stream as a loaded cassette's ``Frame``
+objects (normalized: ``#n`` ids, float timestamps), what ``crewstream check``
+and the assertions see. Growth is the exponent ``k`` in ``time ~ frames^k``
+between the smallest and the largest size (1.0 is linear); the read-only floor
+(one pass that reads the envelope and indexes ids, no rule) shows how much of
+any growth is the memory hierarchy's rather than the checker's.
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+from collections.abc import Sequence
+from typing import Any
+
+from benchmarks.bench_check_frames import _read_only, synthetic_stream
+from benchmarks.timing import repeat, timed
+from crewstream_testing.conformance import check_frames
+from crewstream_testing.normalize import Normalizer
+
+
+def check_frames_scaling(sizes: Sequence[int], rounds: int) -> dict[str, Any]:
+    """Row 4: median time of ``check_frames`` per size, on dicts and on normalized Frames."""
+    results: list[dict[str, Any]] = []
+    for n in sizes:
+        frames = synthetic_stream(n)
+        normalized = Normalizer(timestamps="offset").normalize_streams([frames])[0]
+        violations = len(check_frames(frames, source="flow")) + len(
+            check_frames(normalized, source="flow")
+        )
+        # small sizes are over in microseconds: more rounds, same total time
+        size_rounds = max(rounds, min(200, rounds * 100_000 // max(n, 1)))
+        dict_times = repeat(
+            lambda f=frames: timed(lambda: check_frames(f, source="flow")),
+            rounds=size_rounds,
+            collect_each=False,
+        )
+        frame_times = repeat(
+            lambda f=normalized: timed(lambda: check_frames(f, source="flow")),
+            rounds=size_rounds,
+            collect_each=False,
+        )
+        floor_times = repeat(
+            lambda f=frames: timed(lambda: _read_only(f)), rounds=size_rounds, collect_each=False
+        )
+        seconds = statistics.median(dict_times)
+        frame_seconds = statistics.median(frame_times)
+        results.append(
+            {
+                "frames": len(frames),
+                "rounds": size_rounds,
+                "violations": violations,
+                "seconds": seconds,
+                "frames_per_second": len(frames) / seconds,
+                "us_per_frame": seconds / len(frames) * 1e6,
+                "frame_objects_seconds": frame_seconds,
+                "frame_objects_frames_per_second": len(frames) / frame_seconds,
+                "floor_us_per_frame": statistics.median(floor_times) / len(frames) * 1e6,
+            }
+        )
+    first, last = results[0], results[-1]
+    growth = math.log(last["seconds"] / first["seconds"]) / math.log(
+        last["frames"] / first["frames"]
+    )
+    growth_objects = math.log(
+        last["frame_objects_seconds"] / first["frame_objects_seconds"]
+    ) / math.log(last["frames"] / first["frames"])
+    return {
+        "sizes": results,
+        "growth_exponent": growth,
+        "growth_exponent_frame_objects": growth_objects,
+        "per_frame_cost_ratio": last["us_per_frame"] / first["us_per_frame"],
+        "min_frames_per_second": min(
+            min(r["frames_per_second"], r["frame_objects_frames_per_second"]) for r in results
+        ),
+    }

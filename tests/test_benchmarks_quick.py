@@ -1,0 +1,192 @@
+"""benchmarks/run.py --quick end to end: every row runs and reports its structural facts.
+
+Nothing here asserts a time: the quick mode's figures mean little. What is
+checked is that each benchmark measured what it says (frame counts, the
+replayed stream equal to the live one, crewai not imported by the plugin, the
+diff's length, ...) and that the page and the JSON hold all seven rows.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from benchmarks.bench_startup import import_times
+from benchmarks.report import ROWS
+from benchmarks.run import QUICK, main
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="module")
+def quick_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict[str, Any], str, str]:
+    out = tmp_path_factory.mktemp("bench")
+    page, raw = out / "benchmarks.md", out / "benchmarks.json"
+    done = subprocess.run(
+        [sys.executable, "benchmarks/run.py", "--quick", "--output", str(page), "--json", str(raw)],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=600,
+    )
+    assert done.returncode == 0, done.stderr[-4000:]
+    return (
+        json.loads(raw.read_text(encoding="utf-8")),
+        page.read_text(encoding="utf-8"),
+        done.stdout,
+    )
+
+
+def test_every_row_is_reported(quick_run: tuple[dict[str, Any], str, str]) -> None:
+    results, page, stdout = quick_run
+    assert results["mode"] == "quick"
+    assert set(results["rows"]) == {row.key for row in ROWS}
+    assert [s["number"] for s in results["summary"]] == [1, 2, 3, 4, 5, 6, 7]
+    for row in ROWS:
+        assert f"| {row.number} | {row.title} |" in page
+        assert f"## {row.number}. {row.title}" in page
+        assert any(line.startswith(f"{row.number}. {row.title}: ") for line in stdout.splitlines())
+    assert "Not measured" not in page
+    assert ".venv/bin/python benchmarks/run.py --quick --output " in page
+    assert f"crewai {results['machine']['crewai']}" in page
+    assert "`nproc`:" in page and "`free -h`:" in page and "load average" in page
+    for summary in results["summary"]:
+        assert summary["met"] in (True, False, None)
+
+
+def _comparisons(results: dict[str, Any]) -> list[dict[str, Any]]:
+    rows = results["rows"]
+    return [
+        *rows["recorder"]["sources"].values(),
+        rows["replay"],
+        rows["cassette_io"]["save"],
+        rows["cassette_io"]["load"],
+        rows["startup"]["import"],
+        rows["startup"]["collect_installed"],
+        rows["startup"]["collect_bare"],
+        *rows["quiet"]["sources"].values(),
+    ]
+
+
+def test_compared_sides_ran_the_same_rounds(quick_run: tuple[dict[str, Any], str, str]) -> None:
+    results, _, _ = quick_run
+    comparisons = _comparisons(results)
+    assert len(comparisons) == 10
+    for comparison in comparisons:
+        assert len(comparison["a_seconds"]) == len(comparison["b_seconds"]) == comparison["rounds"]
+        assert comparison["rounds"] >= 1
+        assert math.isfinite(comparison["ratio"])
+
+
+def test_recorder_row_records_every_frame(quick_run: tuple[dict[str, Any], str, str]) -> None:
+    row = quick_run[0]["rows"]["recorder"]
+    chunks = QUICK.stream_chunks
+    assert row["chunks"] == chunks
+    llm, flow = row["sources"]["llm"], row["sources"]["flow"]
+    # llm: started + chunks + completed; flow adds flow_started, the env frame,
+    # method started/finished and flow_finished
+    assert (llm["frames"], flow["frames"]) == (chunks + 2, chunks + 7)
+    assert llm["recorded_frames"] == llm["frames"]
+    assert flow["recorded_frames"] == flow["frames"]
+    assert llm["cassette_bytes"] > 0 and flow["cassette_bytes"] > 0
+    assert row["memory"]["frames"] == chunks + 2
+
+
+def test_replay_row_replays_the_recorded_call(quick_run: tuple[dict[str, Any], str, str]) -> None:
+    row = quick_run[0]["rows"]["replay"]
+    assert row["replay_equals_live"] is True
+    assert row["recorded_llm_calls"] == 1
+    assert row["recorded_chunks"] == QUICK.stream_chunks
+    assert row["frames"] == QUICK.stream_chunks + 2
+
+
+def test_cassette_row_loads_what_the_twin_loads(quick_run: tuple[dict[str, Any], str, str]) -> None:
+    row = quick_run[0]["rows"]["cassette_io"]
+    assert row["frames"] == QUICK.cassette_frames
+    assert row["same_cassette"] is True
+    assert row["twin_file_same_cassette"] is True
+    assert set(row["load_us_per_line"]) == {
+        "split",
+        "orjson_loads",
+        "json_loads",
+        "frame_from_dict",
+        "cassette_load",
+        "stdlib_load",
+    }
+    assert row["load_profile"][0].split() == [
+        "ncalls",
+        "tottime",
+        "percall",
+        "cumtime",
+        "percall",
+        "filename:lineno(function)",
+    ]
+    assert any("crewstream_testing/cassette.py" in line for line in row["load_profile"])
+
+
+def test_check_frames_row_checks_conforming_streams(
+    quick_run: tuple[dict[str, Any], str, str],
+) -> None:
+    row = quick_run[0]["rows"]["check_frames"]
+    assert [size["frames"] for size in row["sizes"]] == list(QUICK.check_sizes)
+    assert [size["violations"] for size in row["sizes"]] == [0, 0, 0]
+    assert math.isfinite(row["growth_exponent"])
+
+
+def test_snapshot_row_reports_one_short_divergence(
+    quick_run: tuple[dict[str, Any], str, str],
+) -> None:
+    row = quick_run[0]["rows"]["snapshot_diff"]
+    assert row["frames"] == row["snapshot_lines"] == QUICK.snapshot_frames
+    assert row["differing_lines"] == 1
+    assert row["diff_names_frame"] is True
+    assert row["diff_lines"] == len(row["diff_text"]) <= 40
+    assert row["diff_text"][0].startswith(f"first divergence at frame {row['changed_frame']} ")
+
+
+def test_startup_row_loads_the_plugin_without_crewai(
+    quick_run: tuple[dict[str, Any], str, str],
+) -> None:
+    row = quick_run[0]["rows"]["startup"]
+    assert row["crewai_imported"] is False
+    assert "crewstream_testing.plugin" in row["modules_added"]
+    assert not any(name.startswith("crewai") for name in row["modules_added"])
+    assert row["plugin_loaded_probe"] is True
+    assert row["tests"] == QUICK.startup_tests
+    assert row["collected_line"].startswith(f"{QUICK.startup_tests} tests collected")
+    assert row["importtime_us"] > 0
+
+
+def test_quiet_row_streams_the_same_frames(quick_run: tuple[dict[str, Any], str, str]) -> None:
+    row = quick_run[0]["rows"]["quiet"]
+    assert row["sources"]["llm"]["frames"] == QUICK.stream_chunks + 2
+    assert row["sources"]["flow"]["frames"] == QUICK.stream_chunks + 7
+    assert isinstance(row["formatter_verbose_by_default"], bool)
+
+
+def test_unknown_row_is_refused() -> None:
+    with pytest.raises(SystemExit) as raised:
+        main(["--quick", "--rows", "1,9"])
+    assert str(raised.value) == ("benchmarks/run.py: unknown row '9' in --rows; use numbers 1 to 7")
+
+
+def test_import_times_sums_top_level_crewstream_entries() -> None:
+    stderr = "\n".join(
+        [
+            "import time: self [us] | cumulative | imported package",
+            "import time:      3748 |     184292 | pytest",
+            "import time:      2070 |       2070 |       crewstream_testing.frames",
+            "import time:      3246 |       5315 |     crewstream_testing.normalize",
+            "import time:       728 |       6042 |   crewstream_testing",
+            "import time:      5941 |      11983 | crewstream_testing.plugin",
+            "import time:       100 |        150 | crewstream_testing.hermetic",
+        ]
+    )
+    assert import_times(stderr) == 11983 + 150
