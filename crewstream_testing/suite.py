@@ -4,14 +4,14 @@ each promise of the streaming contract as held, broken, a known deviation, or un
 Scenarios run real crewai (flows, ``astream``, ``kickoff(stream=True)``, two
 ``stream_turn`` calls, an agent with a tool, a crew, an error mid-stream,
 early ``close()`` / ``aclose()``, concurrent and nested sessions, parallel
-listeners) on a scripted LLM: crewstream's ``FakeLLM`` when it can be
-imported, else a small private ``BaseLLM`` (older crewai releases).
+listeners) on crewstream's scripted ``FakeLLM`` (it runs on every release
+from 1.15.2 on).
 
 A *known deviation* is a promise crewai 1.15.30 is known not to keep; the
 report shows its explanation and the evidence, and it does not fail the run.
 When a known deviation no longer reproduces, the promise is reported as held.
 ``unavailable`` means the installed crewai lacks the API a scenario needs
-(for example ``stream_turn`` before 1.15.18): a finding, not a failure.
+(an API an older release lacks): a finding, not a failure.
 
 Plain Python: ``run_suite()`` returns a ``SuiteReport``; the CLI
 (``crewstream conformance``) and the pytest plugin
@@ -24,7 +24,6 @@ import asyncio
 import contextlib
 import importlib
 import importlib.metadata
-import inspect
 import json
 import platform
 import tempfile
@@ -361,198 +360,22 @@ Reply = Any
 
 
 def make_llm(replies: Sequence[Reply], *, model: str, stream: bool | None) -> Any:
-    """A scripted crewai LLM answering ``replies`` in order: FakeLLM when available, else a private one."""
-    try:
-        from crewstream_testing.fake_llm import FakeLLM, reply, tool_call
+    """A scripted crewai LLM (crewstream's FakeLLM, which runs on crewai >= 1.15.2) answering ``replies``."""
+    from crewstream_testing.fake_llm import FakeLLM, reply, tool_call
 
-        script = []
-        for item in replies:
-            if isinstance(item, str):
-                script.append(reply(item))
-            elif item[0] == "tool":
-                script.append(reply(tool_calls=[tool_call(item[1], item[2])]))
-            else:
-                script.append(
-                    reply(
-                        "partial answer that breaks",
-                        error=RuntimeError(item[1]),
-                        error_after=item[2],
-                    )
+    script = []
+    for item in replies:
+        if isinstance(item, str):
+            script.append(reply(item))
+        elif item[0] == "tool":
+            script.append(reply(tool_calls=[tool_call(item[1], item[2])]))
+        else:
+            script.append(
+                reply(
+                    "partial answer that breaks", error=RuntimeError(item[1]), error_after=item[2]
                 )
-        return FakeLLM(script, model=model, stream=stream)
-    except Exception:  # an older crewai or a FakeLLM that cannot load: the private LLM will do
-        return _private_llm_class()(model=model, stream=stream, replies=list(replies))
-
-
-def llm_kind() -> str:
-    """Which scripted LLM ``make_llm`` builds here."""
-    try:
-        from crewstream_testing.fake_llm import FakeLLM  # noqa: F401
-    except Exception:
-        return "private ScriptedLLM (crewstream FakeLLM unavailable)"
-    return "crewstream FakeLLM"
-
-
-_PRIVATE: Any = None
-
-
-def _private_llm_class() -> Any:
-    global _PRIVATE
-    if _PRIVATE is not None:
-        return _PRIVATE
-    from crewai.llms.base_llm import BaseLLM
-
-    call_context: Any
-    try:
-        from crewai.llms.base_llm import llm_call_context as call_context
-    except ImportError:  # before llm_call_context existed
-        call_context = contextlib.nullcontext
-    try:
-        from crewai.events.types.llm_events import LLMCallType
-
-        text_type: Any = LLMCallType.LLM_CALL
-        tool_type: Any = LLMCallType.TOOL_CALL
-    except ImportError:
-        text_type = tool_type = None
-
-    def emit(method: Callable[..., Any], *args: Any, **kwargs: Any) -> None:
-        accepted = inspect.signature(method).parameters
-        method(*args, **{k: v for k, v in kwargs.items() if k in accepted})
-
-    class SuiteScriptedLLM(BaseLLM):
-        """Answers ``replies`` in order; streams only when crewai's effective stream setting is on."""
-
-        __test__ = False
-        replies: list[Any] = []
-        calls: int = 0
-
-        def supports_function_calling(self) -> bool:
-            return True
-
-        def supports_stop_words(self) -> bool:
-            return False
-
-        def get_context_window_size(self) -> int:
-            return 8192
-
-        def _streaming(self) -> bool:
-            effective = getattr(self, "_effective_stream", None)
-            return bool(effective() if callable(effective) else self.stream)
-
-        def call(
-            self,
-            messages: Any,
-            tools: Any = None,
-            callbacks: Any = None,
-            available_functions: Any = None,
-            from_task: Any = None,
-            from_agent: Any = None,
-            response_model: Any = None,
-        ) -> Any:
-            index = self.calls
-            self.calls += 1
-            item = self.replies[index]
-            task, agent = from_task, from_agent
-            with call_context():
-                emit(
-                    self._emit_call_started_event,
-                    messages=messages,
-                    tools=tools,
-                    callbacks=callbacks,
-                    available_functions=available_functions,
-                    from_task=task,
-                    from_agent=agent,
-                )
-                rid = f"suite-response-{index}"
-                stream = self._streaming()
-                if isinstance(item, str):
-                    if stream:
-                        for n, word in enumerate(item.split(" ")):
-                            emit(
-                                self._emit_stream_chunk_event,
-                                word if n == 0 else " " + word,
-                                from_task=task,
-                                from_agent=agent,
-                                call_type=text_type,
-                                response_id=rid,
-                            )
-                    emit(
-                        self._emit_call_completed_event,
-                        item,
-                        text_type,
-                        from_task=task,
-                        from_agent=agent,
-                        messages=messages,
-                        response_id=rid,
-                    )
-                    return item
-                if item[0] == "error":
-                    if stream:
-                        for chunk in ["partial", " answer", " that", " breaks"][: item[2]]:
-                            emit(
-                                self._emit_stream_chunk_event,
-                                chunk,
-                                from_task=task,
-                                from_agent=agent,
-                                call_type=text_type,
-                                response_id=rid,
-                            )
-                    error = RuntimeError(item[1])
-                    emit(
-                        self._emit_call_failed_event,
-                        error=str(error),
-                        from_task=task,
-                        from_agent=agent,
-                    )
-                    raise error
-                call = {
-                    "id": f"call_{index}_0",
-                    "type": "function",
-                    "function": {"name": item[1], "arguments": json.dumps(item[2])},
-                }
-                if stream:
-                    emit(
-                        self._emit_stream_chunk_event,
-                        "",
-                        tool_call={**call, "index": 0},
-                        from_task=task,
-                        from_agent=agent,
-                        call_type=tool_type,
-                        response_id=rid,
-                    )
-                emit(
-                    self._emit_call_completed_event,
-                    [call],
-                    tool_type,
-                    from_task=task,
-                    from_agent=agent,
-                    messages=messages,
-                    response_id=rid,
-                )
-                return [call]
-
-        async def acall(
-            self,
-            messages: Any,
-            tools: Any = None,
-            callbacks: Any = None,
-            available_functions: Any = None,
-            from_task: Any = None,
-            from_agent: Any = None,
-            response_model: Any = None,
-        ) -> Any:
-            return self.call(
-                messages,
-                tools,
-                callbacks,
-                available_functions,
-                from_task,
-                from_agent,
-                response_model,
             )
-
-    _PRIVATE = SuiteScriptedLLM
-    return _PRIVATE
+    return FakeLLM(script, model=model, stream=stream)
 
 
 # -- running scenarios -------------------------------------------------------------------------
@@ -717,7 +540,7 @@ def run_suite(
     return SuiteReport(
         crewai_version=crewai_version(),
         python_version=platform.python_version(),
-        llm=llm_kind(),
+        llm="crewstream FakeLLM",
         results=results,
         streams=lab.streams,
         seconds=time.perf_counter() - started,

@@ -1,41 +1,51 @@
-"""Shared test set-up."""
+"""Shared test set-up: warm crewai once, and fast in-process pytester runs of the plugin."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import asyncio
+import tempfile
 from pathlib import Path
 
 import pytest
 
+INNER_INI = "[pytest]\nasyncio_default_fixture_loop_scope = function\n"
+
 
 @pytest.fixture(scope="session")
-def warm_crewai(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
-    """crewai imported and one Flow run, once per session.
+def warm_crewai() -> None:
+    """crewai imported and one Flow run, once per session, before any pytester snapshot.
 
     In-process pytester runs restore ``sys.modules`` afterwards, and crewai
-    imports heavy modules lazily (numpy, a Rust extension) that cannot be
-    loaded twice in one process: loading them all out here first means an
-    inner run imports nothing of crewai's, and saves ~5 s per inner run.
+    imports heavy modules lazily (numpy, lancedb, a Rust extension) that cannot
+    be loaded twice in one process: loading them all out here first means an
+    inner run imports nothing of crewai's, and saves 3-5 s per inner run.
     """
+    import hypothesis  # noqa: F401  (its pytest plugin imports it lazily in every inner run)
+    from crewai.flow import Flow, start
+
     from crewstream_testing.hermetic import CrewaiIsolation
 
-    with CrewaiIsolation(Path(tmp_path_factory.mktemp("warm-storage"))):
-        from crewai.flow import Flow, start
+    class Warm(Flow):  # type: ignore[type-arg]
+        @start()
+        def go(self) -> str:
+            return "warm"
 
-        class WarmFlow(Flow):  # type: ignore[type-arg]
-            @start()
-            def go(self) -> str:
-                return "warm"
-
-        stream = WarmFlow().stream_events()
-        for _ in stream:
+    with tempfile.TemporaryDirectory() as storage, CrewaiIsolation(Path(storage)):
+        for _ in Warm().stream_events():
             pass
 
         async def consume() -> None:
-            async for _ in WarmFlow().astream():
+            async for _ in Warm().astream():
                 pass
 
-        import asyncio
-
         asyncio.run(consume())
-    yield
+    # crewai's OpenAI provider (the openai SDK, its Rust JSON parser) for inner
+    # runs that record real LLM calls against tests/sse_server.py.
+    import crewai.llms.providers.openai.completion  # noqa: F401
+
+
+@pytest.fixture
+def inner(warm_crewai: None, pytester: pytest.Pytester) -> pytest.Pytester:
+    """``pytester`` with crewai warm and an ini file that keeps the inner runs free of warnings."""
+    pytester.makeini(INNER_INI)
+    return pytester

@@ -6,10 +6,8 @@ import pytest
 
 import crewstream_testing.llm_replay  # noqa: F401  (imported before pytester snapshots sys.modules)
 from crewstream_testing import Cassette
-from tests.inner_runs import crewai_warm, inner
 
 pytestmark = pytest.mark.usefixtures("inner")
-__all__ = ["crewai_warm", "inner"]
 
 TWO_TESTS = """
 import pytest

@@ -13,8 +13,6 @@ import crewstream_testing.fake_llm
 import crewstream_testing.llm_replay  # noqa: F401
 from tests.sse_server import SSEServer
 
-pytest_plugins = ["tests.inner_runs"]
-
 APP = """
 import os
 

@@ -8,6 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import INNER_INI
+
 pytest_plugins = ["pytester"]
 
 APP = """
@@ -35,17 +37,14 @@ def test_stream(stream_recorder):
 """
 
 
-INI = "[pytest]\nasyncio_default_fixture_loop_scope = function\n"
+INI = INNER_INI
 
 
 @pytest.fixture
-def project(
-    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, warm_crewai: None
-) -> pytest.Pytester:
+def project(inner: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> pytest.Pytester:
     monkeypatch.delenv("CI", raising=False)
-    pytester.makeini(INI)
-    pytester.makepyfile(test_app=APP.format(greeting="hello"))
-    return pytester
+    inner.makepyfile(test_app=APP.format(greeting="hello"))
+    return inner
 
 
 def cassette(pytester: pytest.Pytester, name: str = "test_stream") -> Path:

@@ -24,10 +24,7 @@ import pytest
 import crewstream_testing.llm_replay  # noqa: F401  (imported before pytester snapshots sys.modules)
 from crewstream_testing import Cassette
 from crewstream_testing.cli import main
-from tests.inner_runs import crewai_warm, inner
 from tests.sse_server import Answer, SSEServer, echo_responder
-
-__all__ = ["crewai_warm", "inner"]
 
 APP = """
 import os

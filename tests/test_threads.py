@@ -13,10 +13,7 @@ import pytest
 
 import crewstream_testing.llm_replay  # noqa: F401  (imported before pytester snapshots sys.modules)
 from crewstream_testing import Cassette
-from tests.inner_runs import crewai_warm, inner
 from tests.sse_server import SSEServer
-
-__all__ = ["crewai_warm", "inner"]
 
 APP = """
 import os

@@ -13,9 +13,6 @@ import pytest
 
 from crewstream_testing import Cassette
 from crewstream_testing.cli import main
-from tests.inner_runs import crewai_warm, inner
-
-__all__ = ["crewai_warm", "inner"]
 
 SUITE = """
 import pytest
