@@ -438,29 +438,56 @@ class _Checker:
         last_ts: Any = _UNSET
         top_flow: int | None = None
         for i, raw in enumerate(frames):
-            try:
-                if raw.__class__ is not dict:
-                    raise KeyError
-                fid = raw["id"]
-                seq = raw["seq"]
-                ftype = raw["type"]
-                channel = raw["channel"]
-                namespace = raw["namespace"]
-                timestamp = raw["timestamp"]
-                parent = raw["parent_id"]
-                previous = raw["previous_id"]
-                data = raw["data"]
-                version = raw.get("version", "v1")
-            except KeyError:
-                fields = _fields(raw)
-                if fields is None:
-                    seqs.append(None)
-                    parents.append(None)
-                    add("envelope", (i,), "a StreamFrame, a contract dict or a Frame", _short(raw))
-                    continue
-                fid, seq, ftype, channel, namespace, timestamp, parent, previous, data, version = (
-                    fields
-                )
+            if raw.__class__ is Frame:
+                # a loaded cassette's frames: read the slots, no lookup by name
+                fid = raw.id
+                seq = raw.seq
+                ftype = raw.type
+                channel = raw.channel
+                namespace = raw.namespace
+                timestamp = raw.timestamp
+                parent = raw.parent_id
+                previous = raw.previous_id
+                data = raw.data
+                version = raw.version or "v1"
+            else:
+                try:
+                    if raw.__class__ is not dict:
+                        raise KeyError
+                    fid = raw["id"]
+                    seq = raw["seq"]
+                    ftype = raw["type"]
+                    channel = raw["channel"]
+                    namespace = raw["namespace"]
+                    timestamp = raw["timestamp"]
+                    parent = raw["parent_id"]
+                    previous = raw["previous_id"]
+                    data = raw["data"]
+                    version = raw.get("version", "v1")
+                except KeyError:
+                    fields = _fields(raw)
+                    if fields is None:
+                        seqs.append(None)
+                        parents.append(None)
+                        add(
+                            "envelope",
+                            (i,),
+                            "a StreamFrame, a contract dict or a Frame",
+                            _short(raw),
+                        )
+                        continue
+                    (
+                        fid,
+                        seq,
+                        ftype,
+                        channel,
+                        namespace,
+                        timestamp,
+                        parent,
+                        previous,
+                        data,
+                        version,
+                    ) = fields
 
             # -- envelope ---------------------------------------------------------
             # last_ts is the last valid timestamp: an equal one needs no parsing
@@ -474,7 +501,7 @@ class _Checker:
                     except ValueError:
                         if _timestamp_ok(timestamp):
                             last_ts = timestamp
-                elif _timestamp_ok(timestamp):
+                elif timestamp.__class__ is float or _timestamp_ok(timestamp):
                     last_ts = timestamp
             try:
                 namespace_ok = namespace.__class__ is list and "".join(namespace).__class__ is str
