@@ -99,10 +99,33 @@ def write_project(root: Path, tests: int, per_file: int = 10) -> int:
     return written
 
 
+def _importtime(python: str, env: dict[str, str], runs: int) -> list[int]:
+    out = []
+    for _ in range(runs):
+        done = _run(
+            [python, "-X", "importtime", "-c", "import pytest; import crewstream_testing.plugin"],
+            REPO,
+            env,
+        )
+        out.append(import_times(done.stderr))
+    return out
+
+
 def plugin_startup(tests: int, rounds: int, *, warmup: int = 1) -> dict[str, Any]:
     """Row 6: import cost, crewai not imported, collect-only overhead with and without the plugin."""
+    with tempfile.TemporaryDirectory(prefix="crewstream-bench-pycache-") as pycache:
+        return _plugin_startup(tests, rounds, warmup, Path(pycache))
+
+
+def _plugin_startup(tests: int, rounds: int, warmup: int, pycache: Path) -> dict[str, Any]:
     python = sys.executable
-    env = _environ()
+    # Bytecode as an installed package has it (pip compiles it; an editable install
+    # writes __pycache__ on first import), kept in a temporary pycache tree so that
+    # nothing is written beside the sources; PYTHONDONTWRITEBYTECODE would make
+    # every run compile crewstream's modules (and only them: site-packages has .pyc).
+    env = _environ(PYTHONPYCACHEPREFIX=str(pycache))
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
+    _run([python, "-c", "import pytest, crewstream_testing.plugin"], REPO, env)
     imports = interleave(
         "import pytest",
         lambda: _wall([python, "-c", "import pytest"], REPO, env),
@@ -111,14 +134,11 @@ def plugin_startup(tests: int, rounds: int, *, warmup: int = 1) -> dict[str, Any
         rounds=rounds,
         warmup=warmup,
     )
-    importtime_us = []
-    for _ in range(max(3, rounds // 2)):
-        done = _run(
-            [python, "-X", "importtime", "-c", "import pytest; import crewstream_testing.plugin"],
-            REPO,
-            env,
-        )
-        importtime_us.append(import_times(done.stderr))
+    runs = max(3, rounds // 2)
+    importtime_us = _importtime(python, env, runs)
+    source_env = _environ(PYTHONDONTWRITEBYTECODE="1")
+    source_env.pop("PYTHONPYCACHEPREFIX", None)
+    importtime_source_us = _importtime(python, source_env, runs)
     added = _run([python, "-c", MODULES_ADDED], REPO, env)
     modules: list[str] = json.loads(added.stdout) if added.returncode == 0 else []
     crewai = [m for m in modules if m == "crewai" or m.startswith("crewai.")]
@@ -131,6 +151,7 @@ def plugin_startup(tests: int, rounds: int, *, warmup: int = 1) -> dict[str, Any
         probe_on = _run([*base, "--crewstream-record=none"], project, env)
         probe_off = _run([*base, "-p", "no:crewstream", "--crewstream-record=none"], project, env)
         collected = _run(base, project, env).stdout
+        _run([*base, "-p", "no:crewstream"], project, env)  # bytecode of both sides cached
         installed = interleave(
             "-p no:crewstream",
             lambda: _wall([*base, "-p", "no:crewstream"], project, env),
@@ -139,7 +160,7 @@ def plugin_startup(tests: int, rounds: int, *, warmup: int = 1) -> dict[str, Any
             rounds=rounds,
             warmup=warmup,
         )
-        bare_env = _environ(PYTEST_DISABLE_PLUGIN_AUTOLOAD="1")
+        bare_env = {**env, "PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1"}
         bare = interleave(
             "bare pytest (no plugin autoload)",
             lambda: _wall(base, project, bare_env),
@@ -161,6 +182,7 @@ def plugin_startup(tests: int, rounds: int, *, warmup: int = 1) -> dict[str, Any
         },
         "importtime_us": statistics.median(importtime_us),
         "importtime_runs_us": importtime_us,
+        "importtime_source_us": statistics.median(importtime_source_us),
         "modules_added": modules,
         "crewai_imported": bool(crewai),
         "collect_installed": {

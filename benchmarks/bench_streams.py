@@ -201,6 +201,7 @@ def _recorder_source(source: str, script: FakeReply, rounds: int) -> dict[str, A
         )
         cassette_bytes = target.stat().st_size
     per_frame_stream = comparison.a_median / frames
+    steps = cassette_steps(recorder, rounds)
     return {
         **comparison.as_dict(),
         "frames": frames,
@@ -213,6 +214,35 @@ def _recorder_source(source: str, script: FakeReply, rounds: int) -> dict[str, A
         "stream_us_per_frame": per_frame_stream * 1e6,
         "save_vs_stream": (cassette_seconds + save_seconds) / comparison.a_median,
         "cassette_bytes": cassette_bytes,
+        "cassette_steps_us_per_frame": {k: v / frames * 1e6 for k, v in steps.items()},
+    }
+
+
+def cassette_steps(recorder: Recorder, rounds: int) -> dict[str, float]:
+    """Median seconds of the three steps of ``recorder.cassette()``: snapshot, normalize, redact."""
+    from crewstream_testing.cassette import Cassette, StreamRecord
+
+    raw = recorder.raw_streams()
+    normalizer = recorder.normalizer()
+    normalized = normalizer.normalize_streams([stream.frames for stream in raw])
+    cassette = Cassette(
+        streams=[
+            StreamRecord(source=r.source, frames=f) for r, f in zip(raw, normalized, strict=True)
+        ]
+    )
+    return {
+        "snapshot": statistics.median(repeat(lambda: timed(recorder.raw_streams), rounds=rounds)),
+        "normalize": statistics.median(
+            repeat(
+                lambda: timed(
+                    lambda: recorder.normalizer().normalize_streams([r.frames for r in raw])
+                ),
+                rounds=rounds,
+            )
+        ),
+        "redact": statistics.median(
+            repeat(lambda: timed(lambda: recorder.redactor.cassette(cassette)), rounds=rounds)
+        ),
     }
 
 

@@ -6,8 +6,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-GROWTH_LINEAR = 1.1
-"""Largest growth exponent (time ~ frames^k from the smallest to the largest size) called linear."""
+EXCESS_LINEAR = 1.25
+"""Largest growth of check_frames' own per-frame cost (above the read-only floor) called linear."""
 
 
 @dataclass(frozen=True)
@@ -41,11 +41,15 @@ def _cassette(r: dict[str, Any]) -> tuple[bool | None, str]:
 
 
 def _check(r: dict[str, Any]) -> tuple[bool | None, str]:
-    met = r["min_frames_per_second"] >= 300_000 and r["growth_exponent"] <= GROWTH_LINEAR
-    sizes = ", ".join(f"{s['frames_per_second']:,.0f}" for s in r["sizes"])
+    excess = max(r["excess_growth"], r["excess_growth_frame_objects"])
+    met = r["min_frames_per_second"] >= 300_000 and excess <= EXCESS_LINEAR
+    sizes = ", ".join(
+        f"{s['frames_per_second']:,.0f} / {s['frame_objects_frames_per_second']:,.0f}"
+        for s in r["sizes"]
+    )
     return met, (
-        f"{sizes} frames/s; growth exponent {r['growth_exponent']:.2f} "
-        f"(Frame objects: {r['growth_exponent_frame_objects']:.2f})"
+        f"dicts / Frames: {sizes} frames/s; own per-frame cost 100x frames: "
+        f"{r['excess_growth']:.2f}x / {r['excess_growth_frame_objects']:.2f}x"
     )
 
 
@@ -228,6 +232,17 @@ def _details_recorder(r: dict[str, Any]) -> list[str]:
         )
     out += [
         "",
+        "`cassette()` step by step, µs per frame: "
+        + "; ".join(
+            f"{name}: "
+            + ", ".join(f"{step} {us:.1f}" for step, us in s["cassette_steps_us_per_frame"].items())
+            for name, s in r["sources"].items()
+        )
+        + " (snapshot: Frames from the session's StreamFrames; normalize: placeholders and "
+        "offsets, normalize.py; redact: every string scanned for secrets, redact.py).",
+    ]
+    out += [
+        "",
         f"Memory ({memory['frames']:,}-frame llm stream, tracemalloc peak): consuming "
         f"{_mib(memory['stream_peak_bytes'])} without the recorder, "
         f"{_mib(memory['recorded_stream_peak_bytes'])} with it; `cassette()` "
@@ -312,23 +327,33 @@ def _details_check(r: dict[str, Any]) -> list[str]:
     out = [
         "`check_frames` on `bench_check_frames.synthetic_stream(n)` (contract dicts of a flow with "
         "100-chunk LLM calls, ISO timestamps) and on the same stream normalized into `Frame` "
-        "objects (what `crewstream check` and the assertions see). The floor is one pass that only "
-        "reads each envelope and indexes the ids.",
+        "objects (what `crewstream check` and the assertions see after loading a cassette). The "
+        "floor is one pass that only reads each envelope and indexes the ids, no rule.",
         "",
-        "| frames | rounds | dicts: frames/s | µs/frame | Frames: frames/s | floor µs/frame |",
-        "|---|---|---|---|---|---|",
+        "| frames | rounds | dicts frames/s | dicts µs/frame | floor | Frames frames/s | "
+        "Frames µs/frame | floor |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     for s in r["sizes"]:
         out.append(
-            f"| {s['frames']:,} | {s['rounds']} | {s['frames_per_second']:,.0f} | {s['us_per_frame']:.2f} | "
-            f"{s['frame_objects_frames_per_second']:,.0f} | {s['floor_us_per_frame']:.2f} |"
+            f"| {s['frames']:,} | {s['rounds']} | {s['frames_per_second']:,.0f} | "
+            f"{s['us_per_frame']:.2f} | {s['floor_us_per_frame']:.2f} | "
+            f"{s['frame_objects_frames_per_second']:,.0f} | {s['frame_objects_us_per_frame']:.2f} | "
+            f"{s['frame_objects_floor_us_per_frame']:.2f} |"
         )
+    first, last = r["sizes"][0], r["sizes"][-1]
     out += [
         "",
-        f"Growth exponent k in time ~ frames^k from the smallest to the largest size: "
-        f"{r['growth_exponent']:.3f} on dicts, {r['growth_exponent_frame_objects']:.3f} on Frames "
-        f"(linear means k ≤ {GROWTH_LINEAR}); per-frame cost at the largest size is "
-        f"{r['per_frame_cost_ratio']:.2f}x the smallest's.",
+        f"From {first['frames']:,} to {last['frames']:,} frames the time grows as frames^k with "
+        f"k = {r['growth_exponent']:.3f} on dicts and {r['growth_exponent_frame_objects']:.3f} on "
+        "Frames. The floor's per-frame cost grows too "
+        f"({last['floor_us_per_frame'] / first['floor_us_per_frame']:.2f}x on dicts): "
+        "100,000 frames no longer fit in the CPU caches. The checker's own per-frame cost "
+        f"(time minus floor) grows {r['excess_growth']:.2f}x on dicts and "
+        f"{r['excess_growth_frame_objects']:.2f}x on Frames for 100 times the frames; linear is "
+        f"called ≤ {EXCESS_LINEAR}x. Frames were read through an exception-driven fallback before "
+        "this benchmark (270k frames/s at 100k); they are now read by slot "
+        "(`crewstream_testing/conformance.py`, commit 6714db7).",
     ]
     return out
 
@@ -357,11 +382,16 @@ def _details_snapshot(r: dict[str, Any]) -> list[str]:
 def _details_startup(r: dict[str, Any]) -> list[str]:
     imp = r["import"]
     return [
-        "Fresh interpreters, sides interleaved.",
+        "Fresh interpreters, sides interleaved. Every run but the last `-X importtime` one has "
+        "bytecode cached in a temporary `PYTHONPYCACHEPREFIX` tree (warmed before timing), as an "
+        "installed package has.",
         "",
         f"- `-X importtime` of `import pytest; import crewstream_testing.plugin`: the crewstream "
         f"modules take {r['importtime_us'] / 1000:.1f} ms (median of {len(r['importtime_runs_us'])}: "
-        f"{', '.join(f'{us / 1000:.1f}' for us in r['importtime_runs_us'])} ms)",
+        f"{', '.join(f'{us / 1000:.1f}' for us in r['importtime_runs_us'])} ms) with their bytecode "
+        "cached, as in an installed package; "
+        f"{r['importtime_source_us'] / 1000:.1f} ms when compiled from source on every start "
+        "(`PYTHONDONTWRITEBYTECODE=1`, as this machine's environment sets it, and no cached bytecode)",
         f"- modules the plugin adds to `import pytest`: {', '.join(r['modules_added'])}; crewai "
         f"imported: {r['crewai_imported']}",
         f"- wall clock, `python -c` with vs without the plugin import: {_s(imp['a_median'])} vs "
