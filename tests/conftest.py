@@ -45,7 +45,14 @@ def warm_crewai() -> None:
 
 
 @pytest.fixture
-def inner(warm_crewai: None, pytester: pytest.Pytester) -> pytest.Pytester:
-    """``pytester`` with crewai warm and an ini file that keeps the inner runs free of warnings."""
+def inner(
+    warm_crewai: None, pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> pytest.Pytester:
+    """``pytester`` with crewai warm and an ini file that keeps the inner runs free of warnings.
+
+    ``CI`` is unset, so the inner runs' default record mode is ``once`` wherever
+    this suite runs; a test that wants CI's ``none`` default sets ``CI`` itself.
+    """
+    monkeypatch.delenv("CI", raising=False)
     pytester.makeini(INNER_INI)
     return pytester

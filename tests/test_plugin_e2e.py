@@ -41,8 +41,7 @@ INI = INNER_INI
 
 
 @pytest.fixture
-def project(inner: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> pytest.Pytester:
-    monkeypatch.delenv("CI", raising=False)
+def project(inner: pytest.Pytester) -> pytest.Pytester:
     inner.makepyfile(test_app=APP.format(greeting="hello"))
     return inner
 
