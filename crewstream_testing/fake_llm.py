@@ -553,7 +553,7 @@ def run_plan(
     llm: BaseLLM, args: CallArgs, resolve: Callable[[list[dict[str, Any]]], ReplyPlan], delay: Delay
 ) -> Any:
     """Run one call on ``llm`` synchronously: emit its events and return its value."""
-    steps = _steps(llm, args, resolve)
+    steps = _steps(llm, args, resolve, every_chunk=False)
     try:
         pause = next(steps)
         while True:
@@ -568,7 +568,7 @@ async def arun_plan(
     llm: BaseLLM, args: CallArgs, resolve: Callable[[list[dict[str, Any]]], ReplyPlan], delay: Delay
 ) -> Any:
     """``run_plan`` for ``acall()``: yields to the event loop between chunks."""
-    steps = _steps(llm, args, resolve)
+    steps = _steps(llm, args, resolve, every_chunk=True)
     try:
         pause = next(steps)
         while True:
@@ -583,9 +583,18 @@ async def arun_plan(
 
 
 def _steps(
-    llm: BaseLLM, args: CallArgs, resolve: Callable[[list[dict[str, Any]]], ReplyPlan]
+    llm: BaseLLM,
+    args: CallArgs,
+    resolve: Callable[[list[dict[str, Any]]], ReplyPlan],
+    *,
+    every_chunk: bool,
 ) -> Generator[float, None, Any]:
-    """The call as a generator: yields the delay before each chunk, returns the value."""
+    """The call as a generator: yields the delay before each chunk, returns the value.
+
+    With ``every_chunk`` False a chunk without delay is emitted without a yield:
+    a synchronous run does nothing on a zero pause, and a 10,000-chunk replay
+    then pays no generator round trip per chunk.
+    """
     with llm_call_context():
         try:
             _emit(
@@ -605,9 +614,11 @@ def _steps(
             stream = effective_stream(llm)
             chunks = plan.chunks if plan.error is None else plan.chunks[: plan.error_after]
             if stream:
+                emit = _chunk_emitter(llm, args)
                 for chunk in chunks:
-                    yield chunk.delay
-                    _emit_chunk(llm, chunk, args)
+                    if every_chunk or chunk.delay:
+                        yield chunk.delay
+                    emit(chunk)
             else:
                 total = sum(chunk.delay for chunk in chunks)
                 if total:
@@ -621,6 +632,36 @@ def _steps(
 
 
 _CALL_TYPES = {member.value: member for member in LLMCallType}
+
+
+_TEXT_CHUNK_KEYWORDS = frozenset(
+    ("chunk", "from_task", "from_agent", "tool_call", "call_type", "response_id")
+)
+
+
+def _chunk_emitter(llm: BaseLLM, args: CallArgs) -> Callable[[Chunk], None]:
+    """Emits the chunks of one call; the emitter's keywords are looked up once, not per chunk."""
+    emit_text = llm._emit_stream_chunk_event
+    if not _accepted_names(emit_text).issuperset(_TEXT_CHUNK_KEYWORDS):
+        return lambda chunk: _emit_chunk(llm, chunk, args)  # an older crewai: filter per chunk
+    from_task, from_agent = args.from_task, args.from_agent
+    call_types = _CALL_TYPES
+
+    def emit(chunk: Chunk) -> None:
+        if chunk.kind == "thinking":
+            _emit_chunk(llm, chunk, args)
+            return
+        tool_call, call_type = chunk.tool_call, chunk.call_type
+        emit_text(
+            chunk=chunk.text,
+            from_task=from_task,
+            from_agent=from_agent,
+            tool_call=dict(tool_call) if tool_call is not None else None,
+            call_type=None if call_type is None else call_types[call_type],
+            response_id=chunk.response_id,
+        )
+
+    return emit
 
 
 def _emit_chunk(llm: BaseLLM, chunk: Chunk, args: CallArgs) -> None:
@@ -759,14 +800,19 @@ def _fail(llm: BaseLLM, exc: BaseException, args: CallArgs, text: str) -> None:
 _accepted: dict[Any, frozenset[str]] = {}
 
 
-def _emit(method: Callable[..., Any], **kwargs: Any) -> None:
-    # Older crewai releases take fewer keywords (no call_type / response_id /
-    # finish_reason): pass only what this release's emitter accepts.
+def _accepted_names(method: Callable[..., Any]) -> frozenset[str]:
     function = getattr(method, "__func__", method)
     names = _accepted.get(function)
     if names is None:
         names = frozenset(inspect.signature(function).parameters)
         _accepted[function] = names
+    return names
+
+
+def _emit(method: Callable[..., Any], **kwargs: Any) -> None:
+    # Older crewai releases take fewer keywords (no call_type / response_id /
+    # finish_reason): pass only what this release's emitter accepts.
+    names = _accepted_names(method)
     if names.issuperset(kwargs):
         method(**kwargs)
     else:
