@@ -103,8 +103,15 @@ def check_frames_scaling(sizes: Sequence[int], rounds: int) -> dict[str, Any]:
         last["frame_objects_us_per_frame"],
         last["frame_objects_floor_us_per_frame"],
     )
+    before = results[-2]
     return {
         "sizes": results,
+        # the largest step: both sizes beyond the CPU caches, so the per-frame cost of a
+        # linear pass levels off; n*log(n) would still grow by log(n2) / log(n1)
+        "last_step_growth": last["us_per_frame"] / before["us_per_frame"],
+        "last_step_growth_frame_objects": last["frame_objects_us_per_frame"]
+        / before["frame_objects_us_per_frame"],
+        "last_step_nlogn_growth": math.log(last["frames"]) / math.log(before["frames"]),
         "excess_growth": excess,
         "excess_growth_frame_objects": excess_objects,
         "growth_exponent": growth,

@@ -173,9 +173,10 @@ def stdout_to_devnull() -> Iterator[None]:
 
 def _run(command: list[str]) -> str:
     try:
-        return subprocess.run(command, capture_output=True, text=True, check=False).stdout.strip()
+        done = subprocess.run(command, capture_output=True, text=True, check=False)
     except OSError:
         return ""
+    return done.stdout.strip("\n")
 
 
 def cpu_model() -> str:

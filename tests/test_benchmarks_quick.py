@@ -117,8 +117,10 @@ def test_cassette_row_loads_what_the_twin_loads(quick_run: tuple[dict[str, Any],
         "orjson_loads",
         "json_loads",
         "frame_from_dict",
+        "frame_build",
         "cassette_load",
         "stdlib_load",
+        "stdlib_load_gc_paused",
     }
     assert row["load_profile"][0].split() == [
         "ncalls",
