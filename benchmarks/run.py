@@ -57,7 +57,7 @@ FULL = Sizes(
     snapshot_frames=10_000,
     snapshot_rounds=9,
     startup_tests=200,
-    startup_rounds=15,
+    startup_rounds=21,
     warmup=1,
 )
 QUICK = Sizes(
