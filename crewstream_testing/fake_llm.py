@@ -36,7 +36,7 @@ import json
 import re
 import threading
 import time
-from collections.abc import Callable, Generator, Mapping, Sequence
+from collections.abc import Callable, Generator, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any, ClassVar
@@ -81,7 +81,7 @@ class Chunk:
     delay: float = 0.0
 
     def __post_init__(self) -> None:
-        if self.call_type not in (None, "llm_call", "tool_call"):
+        if self.call_type not in _CALL_TYPE_VALUES:
             raise CrewstreamUsageError(
                 f"chunk call_type {self.call_type!r} is not one of None, 'llm_call', 'tool_call'"
             )
@@ -89,6 +89,17 @@ class Chunk:
             raise CrewstreamUsageError(
                 f"chunk kind {self.kind!r} is not one of {', '.join(CHUNK_KINDS)}"
             )
+
+
+_CALL_TYPE_VALUES = (None, "llm_call", "tool_call")
+
+
+def check_recorded_chunks(records: Iterable[Mapping[str, Any]]) -> None:
+    """Raise the error ``Chunk()`` raises for the first recorded chunk dict it would refuse."""
+    for record in records:
+        get = record.get
+        if get("kind", "text") not in CHUNK_KINDS or get("call_type") not in _CALL_TYPE_VALUES:
+            Chunk(get("kind", "text"), get("text", ""), get("tool_call"), get("call_type"))
 
 
 @dataclass(frozen=True)
@@ -503,6 +514,11 @@ class ReplyPlan:
     error_after: int = 0
     error_event: str | None = None
     """The failed event's text; ``None``: ``str(error)``."""
+    recorded_chunks: Sequence[Mapping[str, Any]] | None = None
+    """A replayed call's chunks as the cassette stores them (kind, text, tool_call,
+    call_type, response_id; checked with ``check_recorded_chunks``), emitted in place
+    of ``chunks``. A recorded call has thousands: emitting them from the stored dicts
+    costs no Chunk object each (docs/benchmarks.md, row 2)."""
 
 
 @dataclass
@@ -612,6 +628,19 @@ def _steps(
                 before(formatted, args.from_agent)
             plan = resolve(formatted)
             stream = effective_stream(llm)
+            if plan.recorded_chunks is not None:
+                recorded = plan.recorded_chunks
+                if plan.error is not None:
+                    recorded = recorded[: plan.error_after]
+                if stream:
+                    emit_recorded = _recorded_emitter(llm, args)
+                    for record in recorded:
+                        if every_chunk:
+                            yield 0.0
+                        emit_recorded(record)
+                if plan.error is not None:
+                    raise plan.error
+                return _complete(llm, plan, args, formatted)
             chunks = plan.chunks if plan.error is None else plan.chunks[: plan.error_after]
             if stream:
                 emit = _chunk_emitter(llm, args)
@@ -662,6 +691,46 @@ def _chunk_emitter(llm: BaseLLM, args: CallArgs) -> Callable[[Chunk], None]:
         )
 
     return emit
+
+
+def _recorded_emitter(llm: BaseLLM, args: CallArgs) -> Callable[[Mapping[str, Any]], None]:
+    """Emits a replayed call's stored chunk dicts: plain text chunks straight from the dict."""
+    emit = _chunk_emitter(llm, args)
+
+    def as_chunk(record: Mapping[str, Any]) -> None:
+        get = record.get
+        emit(
+            Chunk(
+                get("kind", "text"),
+                get("text", ""),
+                get("tool_call"),
+                get("call_type"),
+                get("response_id"),
+            )
+        )
+
+    emit_text = llm._emit_stream_chunk_event
+    if not _accepted_names(emit_text).issuperset(_TEXT_CHUNK_KEYWORDS):
+        return as_chunk
+    from_task, from_agent = args.from_task, args.from_agent
+    call_types = _CALL_TYPES
+
+    def emit_record(record: Mapping[str, Any]) -> None:
+        get = record.get
+        if get("kind", "text") != "text" or get("tool_call") is not None:
+            as_chunk(record)  # thinking and tool-call chunks, as any other reply's
+            return
+        call_type = get("call_type")
+        emit_text(
+            chunk=get("text", ""),
+            from_task=from_task,
+            from_agent=from_agent,
+            tool_call=None,
+            call_type=None if call_type is None else call_types[call_type],
+            response_id=get("response_id"),
+        )
+
+    return emit_record
 
 
 def _emit_chunk(llm: BaseLLM, chunk: Chunk, args: CallArgs) -> None:

@@ -666,27 +666,19 @@ def result_record(result: Any) -> dict[str, Any]:
 
 def plan_from_record(record: Mapping[str, Any], args: Any) -> Any:
     """The ``ReplyPlan`` that re-emits a recorded call and returns its value."""
-    from crewstream_testing.fake_llm import Chunk, ReplyPlan, mark_error_event
+    from crewstream_testing.fake_llm import ReplyPlan, check_recorded_chunks, mark_error_event
 
-    chunks = [
-        Chunk(
-            kind=chunk.get("kind", "text"),
-            text=chunk.get("text", ""),
-            tool_call=chunk.get("tool_call"),
-            call_type=chunk.get("call_type"),
-            response_id=chunk.get("response_id"),
-        )
-        for chunk in record.get("chunks") or []
-    ]
+    chunks = list(record.get("chunks") or [])
+    check_recorded_chunks(chunks)
     error = record.get("error")
     if error:
         exc = rebuild_error(error)
         mark_error_event(exc, error.get("event"))
-        return ReplyPlan(chunks=chunks, error=exc, error_after=len(chunks))
+        return ReplyPlan(recorded_chunks=chunks, error=exc, error_after=len(chunks))
     completed = record.get("completed") or {}
     result = rebuild_result(record.get("result") or {}, args.response_model)
     return ReplyPlan(
-        chunks=chunks,
+        recorded_chunks=chunks,
         response=completed.get("response", result if isinstance(result, str) else None),
         call_type=completed.get("call_type") or "llm_call",
         result=result,
