@@ -49,7 +49,7 @@ class Sizes:
 
 FULL = Sizes(
     stream_chunks=10_000,
-    stream_rounds=9,
+    stream_rounds=11,
     cassette_frames=100_000,
     cassette_rounds=5,
     check_sizes=(1_000, 10_000, 100_000, 300_000),
