@@ -155,6 +155,9 @@ def render(results: dict[str, Any]) -> str:
         results["command"],
         "```",
         "",
+        "(`--quick` runs every row with small sizes, as CI does; `--rows 1,3` runs some rows; "
+        "`--json PATH` keeps the raw figures.)",
+        "",
         "Each row runs the compared sides in one process (or, for start-up, in fresh interpreters",
         "started from it), interleaved: A B, then B A, ...; a first warm-up round is dropped. A",
         "figure is the median of its rounds and a ratio is median(B) / median(A); the spread of",
@@ -183,7 +186,8 @@ def render(results: dict[str, Any]) -> str:
         f"- CPU: {machine['cpu']}; `nproc`: {machine['nproc']}",
         f"- load average (1, 5, 15 min): {load_before[0]:.2f}, {load_before[1]:.2f}, "
         f"{load_before[2]:.2f} before the run; {load_after[0]:.2f}, {load_after[1]:.2f}, "
-        f"{load_after[2]:.2f} after it",
+        f"{load_after[2]:.2f} after it (the run keeps one of the cores busy itself: about 1.0 "
+        "means nothing else was running)",
         f"- total run time: {results['seconds']:.0f} s",
         "",
         "`free -h`:",
@@ -261,9 +265,10 @@ def _details_recorder(r: dict[str, Any]) -> list[str]:
         f"{_mib(memory['cassette_peak_bytes'])} "
         f"({memory['cassette_peak_bytes_per_frame']:,.0f} bytes per frame).",
         "",
-        "Not a target, and not optimized here: `cassette()` costs about a third of what crewai "
-        "takes to produce the stream, once per recorded test; normalization and redaction each "
-        "copy every frame's data.",
+        "Not a target, and not optimized here: `cassette()` and `save()` together cost "
+        + " and ".join(f"{s['save_vs_stream']:.0%} ({name})" for name, s in r["sources"].items())
+        + " of what crewai takes to produce the stream, once per recorded test; normalization "
+        "and redaction each copy every frame's data.",
     ]
     return out
 

@@ -182,7 +182,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--rows", default=None, help="comma-separated row numbers (default: all seven)"
     )
+    parser.add_argument(
+        "--render",
+        type=Path,
+        default=None,
+        metavar="JSON",
+        help="measure nothing: write the page for the results a --json run saved",
+    )
     args = parser.parse_args(argv)
+    if args.render is not None:
+        saved = json.loads(args.render.read_text(encoding="utf-8"))
+        args.output.write_text(render(saved), encoding="utf-8")
+        print(f"wrote {args.output} from {args.render}")
+        return 0
     keys = parse_rows(args.rows)
     sizes = QUICK if args.quick else FULL
     started = time.perf_counter()

@@ -192,3 +192,14 @@ def test_import_times_sums_top_level_crewstream_entries() -> None:
         ]
     )
     assert import_times(stderr) == 11983 + 150
+
+
+def test_render_rewrites_the_page_from_saved_results(
+    quick_run: tuple[dict[str, Any], str, str], tmp_path: Path
+) -> None:
+    results, page, _ = quick_run
+    saved = tmp_path / "results.json"
+    saved.write_text(json.dumps(results), encoding="utf-8")
+    out = tmp_path / "page.md"
+    assert main(["--render", str(saved), "--output", str(out)]) == 0
+    assert out.read_text(encoding="utf-8") == page
