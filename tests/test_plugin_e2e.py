@@ -37,9 +37,6 @@ def test_stream(stream_recorder):
 """
 
 
-INI = INNER_INI
-
-
 @pytest.fixture
 def project(inner: pytest.Pytester) -> pytest.Pytester:
     inner.makepyfile(test_app=APP.format(greeting="hello"))
@@ -129,7 +126,7 @@ def test_astream_under_pytest_asyncio_records_and_replays(project: pytest.Pytest
 
 
 def test_precedence_cli_over_marker_over_ini(project: pytest.Pytester) -> None:
-    project.makeini(INI + "crewstream_record_mode = none\n")
+    project.makeini(INNER_INI + "crewstream_record_mode = none\n")
     project.makepyfile(
         test_marked=APP.format(greeting="hi").replace(
             "def test_stream(",
