@@ -13,7 +13,7 @@ import sys
 import time
 from typing import Any
 
-from crewstream_testing.conformance import check_frames
+from crewstream_testing.contract.checker import check_frames
 
 CHUNKS_PER_CALL = 100
 REPEATS = 5

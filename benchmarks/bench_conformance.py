@@ -20,7 +20,7 @@ from typing import Any
 
 from benchmarks.bench_check_frames import _read_only, synthetic_stream
 from benchmarks.timing import repeat, timed
-from crewstream_testing.conformance import check_frames
+from crewstream_testing.contract.checker import check_frames
 from crewstream_testing.frames import Frame
 from crewstream_testing.normalize import Normalizer
 

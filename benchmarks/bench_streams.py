@@ -29,7 +29,7 @@ from benchmarks.timing import (
     stdout_to_devnull,
     timed,
 )
-from crewstream_testing.fake_llm import FakeLLM, FakeReply, reply
+from crewstream_testing.llm.fake import FakeLLM, FakeReply, reply
 from crewstream_testing.hermetic import CrewaiIsolation
 from crewstream_testing.normalize import normalize
 from crewstream_testing.recorder import Recorder
@@ -277,7 +277,7 @@ def recorder_overhead(n: int, rounds: int) -> dict[str, Any]:
 def replay_overhead(n: int, rounds: int) -> dict[str, Any]:
     """Row 2: a recorded call replayed through llm_replay vs a hand-written BaseLLM streaming it live."""
     from crewstream_testing.cassette import Cassette
-    from crewstream_testing.llm_replay import LLMTape
+    from crewstream_testing.llm.tape import LLMTape
 
     llm = HandWrittenLLM(model="bench-hand-written")
     llm.script = chunk_texts(n)

@@ -10,7 +10,7 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from crewstream_testing.assertions import (
+    from crewstream_testing.contract.assertions import (
         assert_conforms,
         assert_ordered,
         assert_projections_consistent,
@@ -22,7 +22,7 @@ if TYPE_CHECKING:
     )
     from crewstream_testing.cassette import Cassette, StreamRecord
     from crewstream_testing.clock import VirtualClock
-    from crewstream_testing.conformance import ConformanceError, Violation, check_frames
+    from crewstream_testing.contract.checker import ConformanceError, Violation, check_frames
     from crewstream_testing.errors import (
         CassetteFormatError,
         CassetteMismatchError,
@@ -32,12 +32,12 @@ if TYPE_CHECKING:
         CrewstreamUsageError,
         FakeLLMError,
     )
-    from crewstream_testing.fake_llm import Chunk, FakeLLM, FakeReply, FakeRequest, reply, tool_call
+    from crewstream_testing.llm.fake import Chunk, FakeLLM, FakeReply, FakeRequest, reply, tool_call
     from crewstream_testing.frames import Frame
     from crewstream_testing.hooks import hookimpl
     from crewstream_testing.normalize import Normalizer
     from crewstream_testing.recorder import Recorder
-    from crewstream_testing.redact import Redactor
+    from crewstream_testing.redact.redactor import Redactor
 
 # `normalize` names both a submodule and a function: importing the submodule
 # would set the package attribute to the module, so the function is bound now
@@ -47,17 +47,17 @@ from crewstream_testing.normalize import normalize
 __version__ = "0.1.0"
 
 _EXPORTS: dict[str, str] = {
-    "assert_conforms": "assertions",
-    "assert_ordered": "assertions",
-    "assert_projections_consistent": "assertions",
-    "assert_projections_consistent_async": "assertions",
-    "assert_result_gated": "assertions",
-    "assert_result_gated_async": "assertions",
-    "assert_routed": "assertions",
-    "assert_stream_restored": "assertions",
-    "check_frames": "conformance",
-    "ConformanceError": "conformance",
-    "Violation": "conformance",
+    "assert_conforms": "contract.assertions",
+    "assert_ordered": "contract.assertions",
+    "assert_projections_consistent": "contract.assertions",
+    "assert_projections_consistent_async": "contract.assertions",
+    "assert_result_gated": "contract.assertions",
+    "assert_result_gated_async": "contract.assertions",
+    "assert_routed": "contract.assertions",
+    "assert_stream_restored": "contract.assertions",
+    "check_frames": "contract.checker",
+    "ConformanceError": "contract.checker",
+    "Violation": "contract.checker",
     "Cassette": "cassette",
     "StreamRecord": "cassette",
     "VirtualClock": "clock",
@@ -68,17 +68,17 @@ _EXPORTS: dict[str, str] = {
     "CrewstreamUsageError": "errors",
     "CassetteMissError": "errors",
     "FakeLLMError": "errors",
-    "Chunk": "fake_llm",
-    "FakeLLM": "fake_llm",
-    "FakeReply": "fake_llm",
-    "FakeRequest": "fake_llm",
-    "reply": "fake_llm",
-    "tool_call": "fake_llm",
+    "Chunk": "llm.fake",
+    "FakeLLM": "llm.fake",
+    "FakeReply": "llm.fake",
+    "FakeRequest": "llm.fake",
+    "reply": "llm.fake",
+    "tool_call": "llm.fake",
     "Frame": "frames",
     "hookimpl": "hooks",
     "Normalizer": "normalize",
     "Recorder": "recorder",
-    "Redactor": "redact",
+    "Redactor": "redact.redactor",
 }
 
 __all__ = [

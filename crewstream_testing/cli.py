@@ -223,8 +223,8 @@ MAX_FINDINGS_SHOWN = 20
 
 @command("scrub")
 def run_scrub(args: argparse.Namespace, out: TextIO) -> int:
-    from crewstream_testing.redact import Redactor
-    from crewstream_testing.scrub import cassette_files, scrub_file
+    from crewstream_testing.redact.redactor import Redactor
+    from crewstream_testing.redact.scrub import cassette_files, scrub_file
 
     redactor = Redactor(patterns=args.pattern, paths=args.json_paths)
     files = list(cassette_files(args.paths))
@@ -259,13 +259,13 @@ def run_scrub(args: argparse.Namespace, out: TextIO) -> int:
 
 @command("check")
 def run_check(args: argparse.Namespace, out: TextIO) -> int:
-    from crewstream_testing.check import run_check as check_paths
+    from crewstream_testing.contract.check import run_check as check_paths
 
     return check_paths(args.paths, out, junitxml=args.junitxml, shown=args.max_violations)
 
 
 @command("conformance")
 def run_conformance(args: argparse.Namespace, out: TextIO) -> int:
-    from crewstream_testing.suite import run_conformance_command
+    from crewstream_testing.contract.suite import run_conformance_command
 
     return run_conformance_command(args.scenario, out, json_path=args.json, verbose=args.verbose)

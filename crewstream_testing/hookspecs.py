@@ -17,7 +17,7 @@ if TYPE_CHECKING:
 
     from crewstream_testing.normalize import NormalizeContext
     from crewstream_testing.recorder import Recorder
-    from crewstream_testing.redact import RedactContext
+    from crewstream_testing.redact.redactor import RedactContext
 
 hookspec = pluggy.HookspecMarker("crewstream")
 

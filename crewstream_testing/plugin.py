@@ -18,11 +18,11 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 if TYPE_CHECKING:
-    from crewstream_testing.fake_llm import FakeLLM
+    from crewstream_testing.llm.fake import FakeLLM
     from crewstream_testing.hygiene import CassetteUsage
-    from crewstream_testing.modes import CassetteBinding, MarkerOptions
+    from crewstream_testing.binding import CassetteBinding, MarkerOptions
     from crewstream_testing.recorder import Recorder
-    from crewstream_testing.redact import Redactor
+    from crewstream_testing.redact.redactor import Redactor
 
 MARKER = "crewstream"
 _BINDING: pytest.StashKey[CassetteBinding] = pytest.StashKey()
@@ -156,7 +156,7 @@ def _test_name(item: pytest.Item) -> str:
 
 
 def _marker_options(item: pytest.Item) -> MarkerOptions:
-    from crewstream_testing.modes import MarkerOptions
+    from crewstream_testing.binding import MarkerOptions
 
     marker = item.get_closest_marker(MARKER)
     if marker is None:
@@ -212,7 +212,7 @@ def stream_recorder(
     When the test body passes, the recorded streams are written to, or
     compared with, the test's cassette according to the record mode.
     """
-    from crewstream_testing.modes import CassetteBinding, cassette_path, resolve_mode
+    from crewstream_testing.binding import CassetteBinding, cassette_path, resolve_mode
     from crewstream_testing.recorder import Recorder
 
     config = request.config
@@ -236,7 +236,7 @@ def stream_recorder(
     )
     # Real LLM calls made during the test are recorded into, or replayed from,
     # this cassette (llm_replay); in mode none the network is blocked too.
-    from crewstream_testing.llm_replay import LLMTape
+    from crewstream_testing.llm.tape import LLMTape
     from crewstream_testing.netguard import NetworkGuard
 
     tape = LLMTape.for_mode(
@@ -265,7 +265,7 @@ def fake_llm(request: pytest.FixtureRequest) -> Iterator[FakeLLM]:
     At teardown, after a passing test body, replies the test never used fail
     the test (unless ``@pytest.mark.crewstream(allow_unused=True)``).
     """
-    from crewstream_testing.fake_llm import FakeLLM
+    from crewstream_testing.llm.fake import FakeLLM
 
     llm = FakeLLM()
     yield llm
@@ -312,7 +312,7 @@ def pytest_runtest_teardown(item: pytest.Item) -> Generator[None, None, None]:
         # A FakeLLM with scripted latency and no running clock froze time on its own.
         import sys
 
-        fake = sys.modules.get("crewstream_testing.fake_llm")
+        fake = sys.modules.get("crewstream_testing.llm.fake")
         if fake is not None:
             fake.stop_owned_clocks()
 
@@ -349,7 +349,7 @@ def pytest_runtest_call(item: pytest.Item) -> Generator[None, None, None]:
 
 
 def _redactor(config: pytest.Config) -> Redactor:
-    from crewstream_testing.redact import Redactor
+    from crewstream_testing.redact.redactor import Redactor
 
     return Redactor(
         enabled=bool(config.getini("crewstream_redaction")),
@@ -383,7 +383,7 @@ def _usage(config: pytest.Config) -> CassetteUsage:
 
 def _claim(usage: CassetteUsage, item: pytest.Item, add_root: bool) -> None:
     from crewstream_testing.errors import CrewstreamUsageError
-    from crewstream_testing.modes import cassette_path
+    from crewstream_testing.binding import cassette_path
 
     if not isinstance(item, pytest.Function):
         return
@@ -460,7 +460,7 @@ def pytest_assertrepr_compare(
     # Only lists/tuples of frames; everything else keeps pytest's own explanation.
     if op != "==" or not isinstance(left, list | tuple) or not isinstance(right, list | tuple):
         return None
-    from crewstream_testing.assertions import compare_frames_repr
+    from crewstream_testing.contract.assertions import compare_frames_repr
 
     return compare_frames_repr(op, left, right)
 
@@ -484,11 +484,11 @@ class CrewstreamConformanceItem(pytest.Item):
         self.promise = promise
 
     def runtest(self) -> None:
-        from crewstream_testing.suite import BROKEN, KNOWN, UNAVAILABLE
+        from crewstream_testing.contract.suite import BROKEN, KNOWN, UNAVAILABLE
 
         report = self.config.stash.get(_SUITE, None)
         if report is None:
-            from crewstream_testing.suite import run_suite
+            from crewstream_testing.contract.suite import run_suite
 
             report = self.config.stash[_SUITE] = run_suite()
         result = report.result(self.promise.id)
@@ -509,7 +509,7 @@ class CrewstreamConformanceItem(pytest.Item):
 
 
 def _conformance_items(session: pytest.Session) -> list[pytest.Item]:
-    from crewstream_testing.suite import PROMISES
+    from crewstream_testing.contract.suite import PROMISES
 
     return [
         CrewstreamConformanceItem.from_parent(
@@ -526,7 +526,7 @@ def _conformance_summary(terminalreporter: Any, config: pytest.Config) -> None:
     report = config.stash.get(_SUITE, None)
     if report is None:
         return
-    from crewstream_testing.suite import KNOWN
+    from crewstream_testing.contract.suite import KNOWN
 
     known = [result for result in report.results if result.status == KNOWN]
     terminalreporter.section(

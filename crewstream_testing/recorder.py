@@ -23,7 +23,7 @@ from crewstream_testing.errors import CrewstreamUsageError
 from crewstream_testing.frames import Frame
 from crewstream_testing.hooks import frame_hooks, get_plugin_manager
 from crewstream_testing.normalize import FrameHook, Normalizer
-from crewstream_testing.redact import Redactor
+from crewstream_testing.redact.redactor import Redactor
 
 S = TypeVar("S")
 
@@ -156,38 +156,38 @@ class Recorder:
         """Write the normalized cassette to ``path`` atomically."""
         return self.cassette().save(path)
 
-    # -- contract assertions (crewstream_testing.assertions) ----------------------------
+    # -- contract assertions (crewstream_testing.contract.assertions) ----------------------------
     def assert_conforms(self, **options: Any) -> None:
         """Every recorded stream conforms (``assertions.assert_conforms``; closed ones: complete=False)."""
         __tracebackhide__ = True
-        from crewstream_testing.assertions import assert_conforms
+        from crewstream_testing.contract.assertions import assert_conforms
 
         assert_conforms(self, **options)
 
     def assert_ordered(self, types: Sequence[str] | None = None) -> None:
         """Every recorded stream keeps the ordering rules (``assertions.assert_ordered``)."""
         __tracebackhide__ = True
-        from crewstream_testing.assertions import assert_ordered
+        from crewstream_testing.contract.assertions import assert_ordered
 
         assert_ordered(self, types)
 
     def assert_routed(self, routes: Any = None) -> None:
         """Every recorded frame sits on its type's channel (``assertions.assert_routed``)."""
         __tracebackhide__ = True
-        from crewstream_testing.assertions import assert_routed
+        from crewstream_testing.contract.assertions import assert_routed
 
         assert_routed(self, routes)
 
     def assert_result_gated(self, session: Any) -> Any:
         """``assertions.assert_result_gated`` on a session (recorded, or recorded now)."""
         __tracebackhide__ = True
-        from crewstream_testing.assertions import assert_result_gated
+        from crewstream_testing.contract.assertions import assert_result_gated
 
         return assert_result_gated(self.record(session))
 
     def assert_stream_restored(self, *objects: Any) -> Any:
         """``assertions.assert_stream_restored``: a context manager over flows, crews, agents, LLMs."""
-        from crewstream_testing.assertions import assert_stream_restored
+        from crewstream_testing.contract.assertions import assert_stream_restored
 
         return assert_stream_restored(*objects)
 
@@ -196,7 +196,7 @@ class Recorder:
     ) -> Any:
         """``assertions.assert_projections_consistent`` on a session (recorded, or recorded now)."""
         __tracebackhide__ = True
-        from crewstream_testing.assertions import assert_projections_consistent
+        from crewstream_testing.contract.assertions import assert_projections_consistent
 
         return assert_projections_consistent(self.record(session), channels)
 

@@ -65,7 +65,7 @@ def serialize_frames(frames: list[Frame], *, timestamps: str | None = None) -> s
     normalized = normalizer.normalize_streams([frames])[0]
     # secrets never reach disk: the same redaction as cassettes get
     from crewstream_testing.cassette import Cassette, StreamRecord
-    from crewstream_testing.redact import Redactor
+    from crewstream_testing.redact.redactor import Redactor
 
     redacted = Redactor().cassette(Cassette(streams=[StreamRecord("unknown", normalized)]))
     normalized = redacted.streams[0].frames

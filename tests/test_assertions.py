@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from crewstream_testing.assertions import (
+from crewstream_testing.contract.assertions import (
     ProjectionError,
     ResultGatingError,
     StreamSettingsError,
@@ -22,9 +22,9 @@ from crewstream_testing.assertions import (
     compare_frames_repr,
     stream_settings,
 )
-from crewstream_testing.conformance import ConformanceError
+from crewstream_testing.contract.checker import ConformanceError
 from crewstream_testing.errors import CrewstreamUsageError
-from crewstream_testing.suite import make_llm
+from crewstream_testing.contract.suite import make_llm
 
 pytest_plugins = ["pytester"]
 
@@ -343,7 +343,7 @@ def test_compare_frames_repr_shows_the_first_divergence_with_context() -> None:
 INNER = """
 import pytest
 from crewai.flow import Flow, start
-from crewstream_testing.suite import make_llm
+from crewstream_testing.contract.suite import make_llm
 
 
 def make():

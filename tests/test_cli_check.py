@@ -14,7 +14,7 @@ from xml.etree import ElementTree
 import orjson
 import pytest
 
-from crewstream_testing.check import Progress, run_check
+from crewstream_testing.contract.check import Progress, run_check
 from crewstream_testing.cli import main
 
 pytest_plugins = ["pytester"]

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from crewstream_testing.cassette import Cassette
-from crewstream_testing.conformance import (
+from crewstream_testing.contract.checker import (
     BUILTIN_ROUTES,
     RULES,
     Violation,
@@ -554,7 +554,7 @@ def test_fixture_streams_cover_the_hard_cases(fixture_recordings: dict[str, Any]
 
 @pytest.fixture(scope="module")
 def suite_report(warm_crewai: None) -> Any:
-    from crewstream_testing.suite import run_suite
+    from crewstream_testing.contract.suite import run_suite
 
     return run_suite()
 

@@ -21,7 +21,7 @@ from hypothesis import strategies as st
 
 from crewstream_testing import Cassette, CassetteFormatError
 from crewstream_testing.cli import main
-from crewstream_testing.redact import Redactor
+from crewstream_testing.redact.redactor import Redactor
 
 EXAMPLES = 1000
 GOLDEN = Path(__file__).resolve().parent.parent / "cassettes"

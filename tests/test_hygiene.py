@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-import crewstream_testing.llm_replay  # noqa: F401  (imported before pytester snapshots sys.modules)
+import crewstream_testing.llm.tape  # noqa: F401  (imported before pytester snapshots sys.modules)
 from crewstream_testing import Cassette
 
 pytestmark = pytest.mark.usefixtures("inner")

@@ -45,7 +45,7 @@ WRITER = """
 import sys
 from pathlib import Path
 from crewstream_testing.cassette import atomic_write
-from crewstream_testing.locking import cassette_lock
+from crewstream_testing.files import cassette_lock
 
 target = Path(sys.argv[1])
 versions = [Path(sys.argv[2]).read_bytes(), Path(sys.argv[3]).read_bytes()]

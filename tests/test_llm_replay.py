@@ -16,9 +16,9 @@ from pydantic import BaseModel
 
 from crewstream_testing.cassette import Cassette
 from crewstream_testing.errors import CassetteMissError
-from crewstream_testing.fake_llm import FakeLLM, reply, tool_call
+from crewstream_testing.llm.fake import FakeLLM, reply, tool_call
 from crewstream_testing.hermetic import CrewaiIsolation
-from crewstream_testing.llm_replay import LLMTape, ReplayedLLMError, active_tape
+from crewstream_testing.llm.tape import LLMTape, ReplayedLLMError, active_tape
 from crewstream_testing.netguard import NetworkGuard
 from crewstream_testing.recorder import Recorder
 from tests.sse_server import Answer, SSEServer, echo_responder, last_user_text
@@ -305,7 +305,7 @@ def test_repeated_identical_requests_replay_in_recording_order_each_once(
 
 
 def test_new_episodes_replays_known_calls_and_appends_new_ones(server: Any, tmp_path: Path) -> None:
-    from crewstream_testing.modes import CassetteBinding
+    from crewstream_testing.binding import CassetteBinding
 
     srv = server[0]
     path = tmp_path / "cassette.jsonl"
@@ -399,7 +399,7 @@ def test_errors_structured_results_and_thinking_replay_from_a_user_subclass(tmp_
 
 
 def test_a_rebuilt_error_keeps_its_class_or_its_name() -> None:
-    from crewstream_testing.llm_replay import rebuild_error
+    from crewstream_testing.llm.tape import rebuild_error
 
     timeout = rebuild_error({"type": "TimeoutError", "module": "builtins", "message": "slow"})
     assert type(timeout) is TimeoutError and str(timeout) == "slow"

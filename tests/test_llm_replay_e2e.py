@@ -9,8 +9,8 @@ import pytest
 # Imported out here, before pytester snapshots sys.modules: an in-process run
 # drops what it imported, and the package caches the names it exported (a second
 # copy of fake_llm would make reply() build another module's FakeReply).
-import crewstream_testing.fake_llm
-import crewstream_testing.llm_replay  # noqa: F401
+import crewstream_testing.llm.fake
+import crewstream_testing.llm.tape  # noqa: F401
 from tests.sse_server import SSEServer
 
 APP = """

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from crewstream_testing.locking import cassette_lock, lock_path
+from crewstream_testing.files import cassette_lock, lock_path
 
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="flock is POSIX")
 
@@ -53,7 +53,7 @@ def test_holders_take_turns_and_the_lock_file_goes_away(tmp_path: Path) -> None:
 HOLDER = """
 import sys, time
 from pathlib import Path
-from crewstream_testing.locking import cassette_lock
+from crewstream_testing.files import cassette_lock
 with cassette_lock(Path(sys.argv[1])):
     print("holding", flush=True)
     while True:

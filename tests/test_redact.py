@@ -15,7 +15,7 @@ from crewstream_testing import Cassette, Frame, StreamRecord
 from crewstream_testing.cli import main
 from crewstream_testing.errors import CrewstreamUsageError
 from crewstream_testing.hooks import register, unregister
-from crewstream_testing.redact import (
+from crewstream_testing.redact.redactor import (
     BUILTIN_PATTERNS,
     Redactor,
     bind_markers,

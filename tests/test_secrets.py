@@ -21,7 +21,7 @@ from typing import Any
 
 import pytest
 
-import crewstream_testing.llm_replay  # noqa: F401  (imported before pytester snapshots sys.modules)
+import crewstream_testing.llm.tape  # noqa: F401  (imported before pytester snapshots sys.modules)
 from crewstream_testing import Cassette
 from crewstream_testing.cli import main
 from tests.sse_server import Answer, SSEServer, echo_responder

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import pytest
 
-import crewstream_testing.llm_replay  # noqa: F401  (imported before pytester snapshots sys.modules)
+import crewstream_testing.llm.tape  # noqa: F401  (imported before pytester snapshots sys.modules)
 from crewstream_testing import Cassette
 from tests.sse_server import SSEServer
 

@@ -28,7 +28,7 @@ from crewstream_testing.errors import (
     CrewstreamUsageError,
 )
 from crewstream_testing.hygiene import partial_use_message, unused_streams
-from crewstream_testing.locking import cassette_lock
+from crewstream_testing.files import cassette_lock
 from crewstream_testing.recorder import CLOCKS, Recorder
 
 RECORD_MODES = ("none", "once", "new_episodes", "all")

@@ -43,7 +43,7 @@ from pathlib import Path
 from typing import Any
 
 from crewstream_testing.errors import CassetteMissError, CrewstreamUsageError
-from crewstream_testing.redact import bind_markers
+from crewstream_testing.redact.redactor import bind_markers
 
 REPLAY_MODES = ("none",)
 """Modes in which every call must be served from the cassette."""
@@ -82,7 +82,7 @@ _in_call: contextvars.ContextVar[bool] = contextvars.ContextVar(
 
 def request_record(llm: Any, args: Any, method: str) -> dict[str, Any]:
     """The stored form of a call's request (JSON-ready, not normalized yet)."""
-    from crewstream_testing.fake_llm import effective_stream
+    from crewstream_testing.llm.fake import effective_stream
     from crewstream_testing.recorder import to_jsonable
 
     messages = args.messages
@@ -117,7 +117,7 @@ def match_form(request: Mapping[str, Any], redactor: Any = None) -> dict[str, An
     ``<id>``): a cassette numbers them across all of its lines, a live request alone.
     """
     from crewstream_testing.normalize import Normalizer
-    from crewstream_testing.redact import redact_for_matching
+    from crewstream_testing.redact.redactor import redact_for_matching
 
     subset = {key: request.get(key) for key in MATCH_FIELDS}
     normalized = Normalizer(timestamps="zero").value(subset)
@@ -328,7 +328,7 @@ def _learn_markers(stored: Mapping[str, Any], request: Mapping[str, Any], redact
     if redactor is None:
         return
     from crewstream_testing.normalize import Normalizer
-    from crewstream_testing.redact import bind_markers
+    from crewstream_testing.redact.redactor import bind_markers
 
     fields = ("messages", "tools")
     recorded = Normalizer(timestamps="zero").value({key: stored.get(key) for key in fields})
@@ -339,7 +339,7 @@ def _learn_markers(stored: Mapping[str, Any], request: Mapping[str, Any], redact
 
 def _comparable(request: dict[str, Any], redactor: Any) -> dict[str, Any]:
     from crewstream_testing.normalize import Normalizer
-    from crewstream_testing.redact import redact_for_matching
+    from crewstream_testing.redact.redactor import redact_for_matching
 
     return redact_for_matching(Normalizer(timestamps="zero").value(request), redactor)  # type: ignore[no-any-return]
 
@@ -363,7 +363,7 @@ def describe_request(request: Mapping[str, Any]) -> list[str]:
         lines.append(f"{message.get('role', '?')}: {text!r}")
     tools = request.get("tools") or []
     if tools:
-        from crewstream_testing.fake_llm import tool_name
+        from crewstream_testing.llm.fake import tool_name
 
         lines.append("tools: " + ", ".join(tool_name(tool) for tool in tools))
     if request.get("response_model"):
@@ -495,7 +495,7 @@ def _call(
     args: tuple[Any, ...],
     kwargs: dict[str, Any],
 ) -> Any:
-    from crewstream_testing.fake_llm import CallArgs, run_plan
+    from crewstream_testing.llm.fake import CallArgs, run_plan
 
     bound = CallArgs.bind(args, kwargs)
     request, index = _decide(tape, llm, bound, "call")
@@ -514,7 +514,7 @@ async def _acall(
     args: tuple[Any, ...],
     kwargs: dict[str, Any],
 ) -> Any:
-    from crewstream_testing.fake_llm import CallArgs, arun_plan
+    from crewstream_testing.llm.fake import CallArgs, arun_plan
 
     bound = CallArgs.bind(args, kwargs)
     request, index = _decide(tape, llm, bound, "acall")
@@ -666,7 +666,7 @@ def result_record(result: Any) -> dict[str, Any]:
 
 def plan_from_record(record: Mapping[str, Any], args: Any) -> Any:
     """The ``ReplyPlan`` that re-emits a recorded call and returns its value."""
-    from crewstream_testing.fake_llm import ReplyPlan, check_recorded_chunks, mark_error_event
+    from crewstream_testing.llm.fake import ReplyPlan, check_recorded_chunks, mark_error_event
 
     chunks = list(record.get("chunks") or [])
     check_recorded_chunks(chunks)

@@ -24,7 +24,7 @@ from xml.etree import ElementTree
 import orjson
 
 from crewstream_testing.cassette import Cassette, StreamRecord, atomic_write
-from crewstream_testing.conformance import RULES, Violation, check_frames, infer_source
+from crewstream_testing.contract.checker import RULES, Violation, check_frames, infer_source
 from crewstream_testing.errors import CassetteFormatError, CrewstreamUsageError
 
 CASSETTE_RULES: dict[str, str] = {

@@ -36,7 +36,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from crewstream_testing.conformance import Violation, check_frames
+from crewstream_testing.contract.checker import Violation, check_frames
 
 HELD = "held"
 BROKEN = "broken"
@@ -361,7 +361,7 @@ Reply = Any
 
 def make_llm(replies: Sequence[Reply], *, model: str, stream: bool | None) -> Any:
     """A scripted crewai LLM (crewstream's FakeLLM, which runs on crewai >= 1.15.2) answering ``replies``."""
-    from crewstream_testing.fake_llm import FakeLLM, reply, tool_call
+    from crewstream_testing.llm.fake import FakeLLM, reply, tool_call
 
     script = []
     for item in replies:
@@ -638,7 +638,7 @@ def _llm_stream_events(lab: Lab) -> None:
 
 @scenario("Flow.stream_events")
 def _flow_stream_events(lab: Lab) -> None:
-    from crewstream_testing.assertions import ProjectionError, assert_projections_consistent
+    from crewstream_testing.contract.assertions import ProjectionError, assert_projections_consistent
 
     flow = _report_flow(_report_llm())
     require(flow, "stream_events")
@@ -672,7 +672,7 @@ def _flow_stream_events(lab: Lab) -> None:
 
 @scenario("Flow.astream")
 def _flow_astream(lab: Lab) -> None:
-    from crewstream_testing.assertions import ProjectionError, assert_projections_consistent_async
+    from crewstream_testing.contract.assertions import ProjectionError, assert_projections_consistent_async
 
     flow = _report_flow(_report_llm())
     require(flow, "astream")
@@ -880,7 +880,7 @@ def _agent_with_tool(lab: Lab) -> None:
 def _crew(lab: Lab) -> None:
     from crewai import Agent, Crew, Task
 
-    from crewstream_testing.assertions import StreamSettingsError, assert_stream_restored
+    from crewstream_testing.contract.assertions import StreamSettingsError, assert_stream_restored
 
     def build(text: str, model: str, **crew_options: Any) -> tuple[Any, Any]:
         llm = make_llm([text], model=model, stream=None)
@@ -958,7 +958,7 @@ def _crew(lab: Lab) -> None:
 
 @scenario("error mid-stream")
 def _error_mid_stream(lab: Lab) -> None:
-    from crewstream_testing.assertions import ResultGatingError, assert_result_gated
+    from crewstream_testing.contract.assertions import ResultGatingError, assert_result_gated
 
     llm = make_llm([("error", "the provider went away", 2)], model="suite-failing", stream=True)
     flow_cls, start, _ = _flow_classes()

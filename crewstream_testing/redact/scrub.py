@@ -15,7 +15,7 @@ from pathlib import Path
 
 from crewstream_testing.cassette import Cassette, atomic_write
 from crewstream_testing.errors import CassetteFormatError
-from crewstream_testing.redact import Finding, Redactor
+from crewstream_testing.redact.redactor import Finding, Redactor
 
 CASSETTE_SUFFIX = ".jsonl"
 

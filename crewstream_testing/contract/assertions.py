@@ -15,7 +15,7 @@ from collections.abc import AsyncIterator, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, is_dataclass
 from typing import Any
 
-from crewstream_testing.conformance import (
+from crewstream_testing.contract.checker import (
     ConformanceError,
     Violation,
     check_frames,
