@@ -29,8 +29,8 @@ from benchmarks.timing import (
     stdout_to_devnull,
     timed,
 )
-from crewstream_testing.llm.fake import FakeLLM, FakeReply, reply
 from crewstream_testing.hermetic import CrewaiIsolation
+from crewstream_testing.llm.fake import FakeLLM, FakeReply, reply
 from crewstream_testing.normalize import normalize
 from crewstream_testing.recorder import Recorder
 

@@ -10,6 +10,8 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from crewstream_testing.cassette import Cassette, StreamRecord
+    from crewstream_testing.clock import VirtualClock
     from crewstream_testing.contract.assertions import (
         assert_conforms,
         assert_ordered,
@@ -20,8 +22,6 @@ if TYPE_CHECKING:
         assert_routed,
         assert_stream_restored,
     )
-    from crewstream_testing.cassette import Cassette, StreamRecord
-    from crewstream_testing.clock import VirtualClock
     from crewstream_testing.contract.checker import ConformanceError, Violation, check_frames
     from crewstream_testing.errors import (
         CassetteFormatError,
@@ -32,9 +32,9 @@ if TYPE_CHECKING:
         CrewstreamUsageError,
         FakeLLMError,
     )
-    from crewstream_testing.llm.fake import Chunk, FakeLLM, FakeReply, FakeRequest, reply, tool_call
     from crewstream_testing.frames import Frame
     from crewstream_testing.hooks import hookimpl
+    from crewstream_testing.llm.fake import Chunk, FakeLLM, FakeReply, FakeRequest, reply, tool_call
     from crewstream_testing.normalize import Normalizer
     from crewstream_testing.recorder import Recorder
     from crewstream_testing.redact.redactor import Redactor

@@ -27,8 +27,8 @@ from crewstream_testing.errors import (
     CassetteNotFoundError,
     CrewstreamUsageError,
 )
-from crewstream_testing.hygiene import partial_use_message, unused_streams
 from crewstream_testing.files import cassette_lock
+from crewstream_testing.hygiene import partial_use_message, unused_streams
 from crewstream_testing.recorder import CLOCKS, Recorder
 
 RECORD_MODES = ("none", "once", "new_episodes", "all")

@@ -18,9 +18,9 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 if TYPE_CHECKING:
-    from crewstream_testing.llm.fake import FakeLLM
-    from crewstream_testing.hygiene import CassetteUsage
     from crewstream_testing.binding import CassetteBinding, MarkerOptions
+    from crewstream_testing.hygiene import CassetteUsage
+    from crewstream_testing.llm.fake import FakeLLM
     from crewstream_testing.recorder import Recorder
     from crewstream_testing.redact.redactor import Redactor
 
@@ -382,8 +382,8 @@ def _usage(config: pytest.Config) -> CassetteUsage:
 
 
 def _claim(usage: CassetteUsage, item: pytest.Item, add_root: bool) -> None:
-    from crewstream_testing.errors import CrewstreamUsageError
     from crewstream_testing.binding import cassette_path
+    from crewstream_testing.errors import CrewstreamUsageError
 
     if not isinstance(item, pytest.Function):
         return

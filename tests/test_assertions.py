@@ -23,8 +23,8 @@ from crewstream_testing.contract.assertions import (
     stream_settings,
 )
 from crewstream_testing.contract.checker import ConformanceError
-from crewstream_testing.errors import CrewstreamUsageError
 from crewstream_testing.contract.suite import make_llm
+from crewstream_testing.errors import CrewstreamUsageError
 
 pytest_plugins = ["pytester"]
 

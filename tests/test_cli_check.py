@@ -14,8 +14,8 @@ from xml.etree import ElementTree
 import orjson
 import pytest
 
-from crewstream_testing.contract.check import Progress, run_check
 from crewstream_testing.cli import main
+from crewstream_testing.contract.check import Progress, run_check
 
 pytest_plugins = ["pytester"]
 

@@ -16,8 +16,8 @@ from pydantic import BaseModel
 
 from crewstream_testing.cassette import Cassette
 from crewstream_testing.errors import CassetteMissError
-from crewstream_testing.llm.fake import FakeLLM, reply, tool_call
 from crewstream_testing.hermetic import CrewaiIsolation
+from crewstream_testing.llm.fake import FakeLLM, reply, tool_call
 from crewstream_testing.llm.tape import LLMTape, ReplayedLLMError, active_tape
 from crewstream_testing.netguard import NetworkGuard
 from crewstream_testing.recorder import Recorder

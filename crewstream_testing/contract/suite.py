@@ -638,7 +638,10 @@ def _llm_stream_events(lab: Lab) -> None:
 
 @scenario("Flow.stream_events")
 def _flow_stream_events(lab: Lab) -> None:
-    from crewstream_testing.contract.assertions import ProjectionError, assert_projections_consistent
+    from crewstream_testing.contract.assertions import (
+        ProjectionError,
+        assert_projections_consistent,
+    )
 
     flow = _report_flow(_report_llm())
     require(flow, "stream_events")
@@ -672,7 +675,10 @@ def _flow_stream_events(lab: Lab) -> None:
 
 @scenario("Flow.astream")
 def _flow_astream(lab: Lab) -> None:
-    from crewstream_testing.contract.assertions import ProjectionError, assert_projections_consistent_async
+    from crewstream_testing.contract.assertions import (
+        ProjectionError,
+        assert_projections_consistent_async,
+    )
 
     flow = _report_flow(_report_llm())
     require(flow, "astream")
