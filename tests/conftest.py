@@ -7,8 +7,7 @@ import tempfile
 from pathlib import Path
 
 import pytest
-
-INNER_INI = "[pytest]\nasyncio_default_fixture_loop_scope = function\n"
+from crewstream_support import INNER_INI
 
 
 @pytest.fixture(scope="session")
@@ -40,7 +39,7 @@ def warm_crewai() -> None:
 
         asyncio.run(consume())
     # crewai's OpenAI provider (the openai SDK, its Rust JSON parser) for inner
-    # runs that record real LLM calls against tests/sse_server.py.
+    # runs that record real LLM calls against tests/crewstream_support/sse_server.py.
     import crewai.llms.providers.openai.completion  # noqa: F401
 
 

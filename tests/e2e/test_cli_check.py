@@ -19,7 +19,7 @@ from crewstream_testing.contract.check import Progress, run_check
 
 pytest_plugins = ["pytester"]
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 CASSETTES = ROOT / "cassettes"
 
 

@@ -445,7 +445,7 @@ def test_llm_call_record_chunks_are_redacted_like_the_frames() -> None:
 
 
 # -- property: a planted secret never survives -----------------------------------------------------
-GOLDEN = sorted((Path(__file__).resolve().parent.parent / "cassettes").glob("*.jsonl"))
+GOLDEN = sorted((Path(__file__).resolve().parents[2] / "cassettes").glob("*.jsonl"))
 PLANTED = [*KEYS.values(), "acme-live-7f3e9a1c55d2"]
 
 

@@ -188,7 +188,7 @@ def test_lenient(stream_recorder):
 def test_recorded_llm_calls_never_replayed_fail_unless_allowed(
     pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from tests.sse_server import SSEServer
+    from crewstream_support.sse_server import SSEServer
 
     pytester.makepyfile(test_calls=CALLS)
     monkeypatch.delenv("CI", raising=False)

@@ -17,7 +17,7 @@ import pytest
 from crewstream_testing import Cassette, CassetteFormatError
 from crewstream_testing.cli import main
 
-GOLDEN = Path(__file__).resolve().parent.parent / "cassettes" / "failing_flow.jsonl"
+GOLDEN = Path(__file__).resolve().parents[2] / "cassettes" / "failing_flow.jsonl"
 GOOD = GOLDEN.read_bytes()
 LINES = GOOD.split(b"\n")[:-1]
 HEADER = LINES[0]

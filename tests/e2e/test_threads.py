@@ -2,7 +2,7 @@
 
 ``flow.stream_events()`` runs the flow in a worker thread, ``flow.astream()``
 as an asyncio task; the LLM calls those make (crewai's real OpenAI provider,
-against tests/sse_server.py) happen there too. Two tests record, in one inner
+against tests/crewstream_support/sse_server.py) happen there too. Two tests record, in one inner
 run, flows that differ only in their topic: each cassette holds its own topic's
 frames and LLM calls and none of the other's, and both replay offline.
 """
@@ -10,10 +10,10 @@ frames and LLM calls and none of the other's, and both replay offline.
 from __future__ import annotations
 
 import pytest
+from crewstream_support.sse_server import SSEServer
 
 import crewstream_testing.llm.tape  # noqa: F401  (imported before pytester snapshots sys.modules)
 from crewstream_testing import Cassette
-from tests.sse_server import SSEServer
 
 APP = """
 import os

@@ -21,7 +21,7 @@ from benchmarks.bench_startup import import_times
 from benchmarks.report import ROWS
 from benchmarks.run import QUICK, main
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from crewstream_support.sse_server import Answer, SSEServer, echo_responder, last_user_text
 from pydantic import BaseModel
 
 from crewstream_testing.cassette import Cassette
@@ -21,7 +22,6 @@ from crewstream_testing.llm.fake import FakeLLM, reply, tool_call
 from crewstream_testing.llm.tape import LLMTape, ReplayedLLMError, active_tape
 from crewstream_testing.netguard import NetworkGuard
 from crewstream_testing.recorder import Recorder
-from tests.sse_server import Answer, SSEServer, echo_responder, last_user_text
 
 API_KEY = "sk-test-" + secrets.token_hex(20)
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from fixtures import RECORDINGS
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_fresh_recordings_are_byte_identical_to_the_bundled_cassettes(tmp_path: Path) -> None:

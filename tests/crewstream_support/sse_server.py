@@ -12,7 +12,7 @@ by itself after ``idle_polls`` polls of ``poll_seconds`` without a request, so
 a test that forgets ``stop()`` leaves nothing running for long. It never reads
 the clock (tests freeze it): timeouts are the OS's ``select``.
 
-Run it by hand: ``python tests/sse_server.py`` prints its base URL.
+Run it by hand: ``python tests/crewstream_support/sse_server.py`` prints its base URL.
 """
 
 from __future__ import annotations

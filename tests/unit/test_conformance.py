@@ -21,7 +21,7 @@ from crewstream_testing.errors import CrewstreamUsageError
 from crewstream_testing.frames import Frame
 from crewstream_testing.normalize import normalize
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 # -- a conforming stream, built by hand the way crewai builds it ---------------------------
 

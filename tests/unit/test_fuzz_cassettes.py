@@ -24,7 +24,7 @@ from crewstream_testing.cli import main
 from crewstream_testing.redact.redactor import Redactor
 
 EXAMPLES = 1000
-GOLDEN = Path(__file__).resolve().parent.parent / "cassettes"
+GOLDEN = Path(__file__).resolve().parents[2] / "cassettes"
 SEEDS = sorted(path.read_bytes() for path in GOLDEN.glob("*.jsonl"))
 
 ODD_VALUES: list[Any] = [

@@ -8,7 +8,7 @@ from pathlib import Path
 from crewstream_testing import Cassette
 from crewstream_testing.cli import main
 
-CASSETTES = Path(__file__).resolve().parent.parent / "cassettes"
+CASSETTES = Path(__file__).resolve().parents[2] / "cassettes"
 
 
 def run(*argv: str) -> tuple[int, str]:

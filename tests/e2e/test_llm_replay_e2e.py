@@ -5,13 +5,13 @@ from __future__ import annotations
 import secrets
 
 import pytest
+from crewstream_support.sse_server import SSEServer
 
 # Imported out here, before pytester snapshots sys.modules: an in-process run
 # drops what it imported, and the package caches the names it exported (a second
 # copy of fake_llm would make reply() build another module's FakeReply).
 import crewstream_testing.llm.fake
 import crewstream_testing.llm.tape  # noqa: F401
-from tests.sse_server import SSEServer
 
 APP = """
 import os

@@ -1,7 +1,7 @@
 """Secrets never reach disk: the issue's "done means", end to end through the plugin.
 
 One inner test records a flow against crewai's real OpenAI provider (talking
-SSE to tests/sse_server.py) with fake credentials planted everywhere a real
+SSE to tests/crewstream_support/sse_server.py) with fake credentials planted everywhere a real
 one ends up: an environment variable the app reads, the LLM's ``api_key``
 (sent as ``Authorization: Bearer ...``), a second LLM whose ``Authorization``
 header is set by hand, a user message, the flow's inputs and a tool's
@@ -20,11 +20,11 @@ import secrets
 from typing import Any
 
 import pytest
+from crewstream_support.sse_server import Answer, SSEServer, echo_responder
 
 import crewstream_testing.llm.tape  # noqa: F401  (imported before pytester snapshots sys.modules)
 from crewstream_testing import Cassette
 from crewstream_testing.cli import main
-from tests.sse_server import Answer, SSEServer, echo_responder
 
 APP = """
 import os

@@ -7,8 +7,7 @@ import sys
 from pathlib import Path
 
 import pytest
-
-from tests.conftest import INNER_INI
+from crewstream_support import INNER_INI
 
 pytest_plugins = ["pytester"]
 
