@@ -1,4 +1,10 @@
-"""A lock file beside a cassette, so two processes never write or compare it at once.
+"""Cassette files on disk: atomic writes, the lock beside a cassette, discovery of cassettes.
+
+``atomic_write`` replaces a file through a flushed temporary in the same
+directory, so a reader (or a killed run) never sees half a cassette.
+``cassette_files`` lists the cassettes below the paths a command was given.
+
+A lock file beside a cassette, so two processes never write or compare it at once.
 
 pytest-xdist runs tests in several processes; two tests that share a cassette
 (``@pytest.mark.crewstream(cassette="shared.jsonl")``) could otherwise both see
@@ -15,18 +21,30 @@ from __future__ import annotations
 import contextlib
 import os
 import sys
+import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 
-from crewstream_testing.errors import CrewstreamError
+from crewstream_testing.errors import CassetteLockError, CrewstreamUsageError
+
+__all__ = [
+    "CASSETTE_SUFFIX",
+    "LOCK_TIMEOUT",
+    "TEMPORARY_PREFIX",
+    "CassetteLockError",
+    "atomic_write",
+    "cassette_files",
+    "cassette_lock",
+    "lock_path",
+]
+
+CASSETTE_SUFFIX = ".jsonl"
+TEMPORARY_PREFIX = ".crewstream-tmp-"
+"""Prefix of ``atomic_write``'s temporary files; one left behind means a write was killed."""
 
 LOCK_TIMEOUT = 120.0
 """Seconds the ``O_EXCL`` fallback waits for a lock before it gives up (flock waits as long as needed)."""
-
-
-class CassetteLockError(CrewstreamError):
-    """The lock beside a cassette could not be taken."""
 
 
 def lock_path(path: Path) -> Path:
@@ -89,3 +107,68 @@ def _exclusive_file(lock: Path) -> Iterator[None]:
         os.close(fd)
         with contextlib.suppress(OSError):
             os.unlink(lock)
+
+
+def atomic_write(target: Path, data: bytes) -> None:
+    """Write ``data`` to ``target`` through a temporary file in the same directory.
+
+    The temporary file is flushed and fsynced, then renamed over ``target``
+    (atomic on POSIX and Windows): readers see the old file or the new one.
+    """
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=TEMPORARY_PREFIX, suffix=".part")
+    try:
+        # mkstemp makes the file 0600; a cassette keeps the mode it had, or
+        # gets the one open() would give it (0666 less the umask).
+        os.fchmod(fd, _file_mode(target))
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, target)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+
+
+def _file_mode(target: Path) -> int:
+    try:
+        return target.stat().st_mode & 0o777
+    except OSError:
+        umask = os.umask(0)
+        os.umask(umask)
+        return 0o666 & ~umask
+
+
+def cassette_files(
+    paths: Iterable[str | os.PathLike[str]],
+    *,
+    suffixes: Sequence[str] = (CASSETTE_SUFFIX,),
+    must_exist: bool = False,
+) -> list[Path]:
+    """The files named by ``paths``: a file as given, every file below a directory whose suffix is in ``suffixes``.
+
+    A directory's files come sorted, hidden ones (lock files, interrupted
+    writes) left out. A path that does not exist is returned as given (the
+    caller reports it when it reads it), or with ``must_exist`` refused with
+    ``CrewstreamUsageError``.
+    """
+    found: list[Path] = []
+    for name in paths:
+        path = Path(name)
+        if path.is_dir():
+            found.extend(
+                sorted(
+                    p
+                    for p in path.rglob("*")
+                    if p.suffix in suffixes and p.is_file() and not p.name.startswith(".")
+                )
+            )
+        elif must_exist and not path.is_file():
+            raise CrewstreamUsageError(
+                f"{str(path)!r} does not exist; pass cassettes, frame files or directories"
+            )
+        else:
+            found.append(path)
+    return found

@@ -7,7 +7,11 @@ other module imports these names instead of spelling the values again.
 
 from __future__ import annotations
 
+import os
+from collections.abc import Mapping
 from typing import Literal, get_args
+
+from crewstream_testing.errors import RECORD_FLAG, CrewstreamUsageError
 
 RecordMode = Literal["none", "once", "new_episodes", "all"]
 """How a test's cassette is used (pytest-recording's modes)."""
@@ -24,3 +28,56 @@ SOURCES: tuple[Source, ...] = get_args(Source)
 Outcome = Literal["result", "error", "closed", "incomplete"]
 """How a recorded stream ended."""
 OUTCOMES: tuple[Outcome, ...] = get_args(Outcome)
+
+
+# -- the record-mode decision, made once for the streams (binding) and the LLM tape ----------
+
+RecordAction = Literal["write", "compare", "missing"]
+"""What a test does with its cassette: write it afresh, compare with (replay) it, or fail: it is missing."""
+
+
+def ci_default_mode(environ: Mapping[str, str] | None = None) -> RecordMode:
+    """``none`` when the ``CI`` environment variable is set (and not false), else ``once``."""
+    value = (environ if environ is not None else os.environ).get("CI", "")
+    return "none" if value.strip().lower() not in ("", "0", "false", "no") else "once"
+
+
+def check_record_mode(value: str, origin: str) -> RecordMode:
+    """``value`` as a RecordMode; ``CrewstreamUsageError`` naming ``origin`` and the choices otherwise."""
+    if value not in RECORD_MODES:
+        raise CrewstreamUsageError(
+            f"{origin} {value!r} is not a record mode; use one of: {', '.join(RECORD_MODES)}"
+        )
+    return value
+
+
+def resolve_mode(
+    cli: str | None, marker: str | None, ini: str | None, environ: Mapping[str, str] | None = None
+) -> RecordMode:
+    """The record mode in force. Precedence: CLI flag > marker > ini > CI default."""
+    for origin, value in (
+        (RECORD_FLAG, cli),
+        ("marker record=", marker),
+        ("ini crewstream_record_mode", ini),
+    ):
+        if value:
+            return check_record_mode(value, origin)
+    return ci_default_mode(environ)
+
+
+def record_action(mode: str, exists: bool) -> RecordAction:
+    """What record mode ``mode`` does with a cassette that ``exists`` (or not).
+
+    ``all`` always writes; ``once`` and ``new_episodes`` write a missing
+    cassette and compare with (replay) an existing one; ``none`` compares, and
+    a missing cassette is an error. ``new_episodes`` also appends what the
+    cassette lacks (``records_misses``).
+    """
+    if mode == "all" or (not exists and mode != "none"):
+        return "write"
+    return "compare" if exists else "missing"
+
+
+def records_misses(mode: str) -> bool:
+    """Whether a call or stream the cassette lacks is recorded (``new_episodes``) instead of failing."""
+    return mode == "new_episodes"

@@ -16,35 +16,12 @@ import socket
 import threading
 from typing import Any
 
-from crewstream_testing.errors import CrewstreamError
+from crewstream_testing.errors import NetworkBlockedError
+
+__all__ = ["FLAG", "NetworkBlockedError", "NetworkGuard", "is_loopback"]
 
 FLAG = "--crewstream-block-network"
 LOOPBACK_NAMES = frozenset({"localhost", "localhost.localdomain", "ip6-localhost", "ip6-loopback"})
-
-
-class NetworkBlockedError(CrewstreamError, ConnectionRefusedError):
-    """A test tried to reach a non-loopback address while the network was blocked."""
-
-    def __init__(self, host: str, port: Any, why: str) -> None:
-        self.host = host
-        self.port = port
-        target = f"{host}:{port}" if port not in (None, "", 0) else host
-        super().__init__(
-            f"crewstream blocked a network connection to {target} ({why}).\n"
-            "  A replayed test must not reach a real provider: every LLM call should be served from the cassette.\n"
-            f"  fix: record the missing calls (pytest --crewstream-record=new_episodes), or, to allow the network, "
-            f"run in a record mode without {FLAG}"
-        )
-
-    def __reduce__(self) -> Any:
-        return (_rebuild, (self.host, self.port, str(self)))
-
-
-def _rebuild(host: str, port: Any, message: str) -> NetworkBlockedError:
-    error = NetworkBlockedError.__new__(NetworkBlockedError)
-    Exception.__init__(error, message)
-    error.host, error.port = host, port
-    return error
 
 
 def is_loopback(host: Any) -> bool:
