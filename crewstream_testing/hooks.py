@@ -69,3 +69,11 @@ def frame_hooks() -> list[Any]:
     if not hook.get_hookimpls():
         return []
     return [lambda frame, context: hook(frame=frame, context=context)]
+
+
+def channel_route_tables() -> list[Any]:
+    """The ``crewstream_channel_routes`` results, earliest-registered plugin first (later ones win)."""
+    hook = get_plugin_manager().hook.crewstream_channel_routes
+    if not hook.get_hookimpls():
+        return []
+    return [routes for routes in reversed(hook()) if routes]
