@@ -1,5 +1,11 @@
 """The ``crewstream`` plugin manager: hooks from conftest modules and installed packages.
 
+This is the only module that reads the plugin manager. Everything else is
+handed its hooks (``Normalizer(frame_hooks=...)``, ``Redactor(hook=...)``,
+``check_frames(routes=...)``, the LLM tape's ``match_request=``): the pytest
+plugin, the CLI and ``Hooks.current()`` fetch them here and pass them on, so
+the core modules never import this one.
+
 Outside pytest, implementations come from the ``crewstream`` entry-point
 group, loaded once on first use. Under pytest the plugin also registers every
 conftest module, so a ``crewstream_*`` function there takes part.
@@ -8,11 +14,24 @@ conftest module, so a ``crewstream_*`` function there takes part.
 from __future__ import annotations
 
 import inspect
-from typing import Any, cast
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, cast
 
 import pluggy
 
 from crewstream_testing import hookspecs
+
+if TYPE_CHECKING:
+    from crewstream_testing.recorder import Recorder
+
+FrameHookFn = Callable[[dict[str, Any], Any], None]
+"""``hook(frame, context)``: a ``crewstream_normalize_frame`` implementation, called positionally."""
+RedactHookFn = Callable[..., Any]
+"""``hook(record=..., context=...)``: the ``crewstream_redact`` implementations."""
+MatchRequestFn = Callable[..., "bool | None"]
+"""``hook(recorded=..., request=...)``: the first ``crewstream_match_request`` answer, or None."""
+RouteTable = Mapping[str, "str | Iterable[str]"]
 
 hookimpl = pluggy.HookimplMarker("crewstream")
 """Marker for hook implementations that need options (``tryfirst``, ``wrapper`` ...)."""
@@ -63,12 +82,68 @@ def unregister(plugin: Any) -> None:
         manager.unregister(plugin)
 
 
-def frame_hooks() -> list[Any]:
+def frame_hooks() -> list[FrameHookFn]:
     """The normalize-frame hook as a list of one callable, or empty when nobody implements it."""
     hook = get_plugin_manager().hook.crewstream_normalize_frame
     if not hook.get_hookimpls():
         return []
     return [lambda frame, context: hook(frame=frame, context=context)]
+
+
+def redact_hook() -> RedactHookFn | None:
+    """The ``crewstream_redact`` hook (``hook(record=..., context=...)``), or None when nobody implements it."""
+    hook = get_plugin_manager().hook.crewstream_redact
+    return hook if hook.get_hookimpls() else None
+
+
+def match_request_hook() -> MatchRequestFn | None:
+    """The ``crewstream_match_request`` hook (``hook(recorded=..., request=...)``), or None when nobody implements it."""
+    hook = get_plugin_manager().hook.crewstream_match_request
+    return hook if hook.get_hookimpls() else None
+
+
+def hooked_routes() -> list[RouteTable]:
+    """What the ``crewstream_channel_routes`` implementations return, earliest-registered first, empty ones left out.
+
+    Apply them in this order after the built-in table: a later plugin's route
+    for a type replaces an earlier one's.
+    """
+    hook = get_plugin_manager().hook.crewstream_channel_routes
+    if not hook.get_hookimpls():
+        return []
+    return [table for table in reversed(hook()) if table]
+
+
+def configure_recorder(recorder: Recorder) -> None:
+    """Run the ``crewstream_configure_recorder`` implementations on a new ``recorder``."""
+    get_plugin_manager().hook.crewstream_configure_recorder(recorder=recorder)
+
+
+@dataclass(frozen=True)
+class Hooks:
+    """Every ``crewstream_*`` hook in force, fetched once and handed to the core objects that run them."""
+
+    frame: tuple[FrameHookFn, ...] = ()
+    redact: RedactHookFn | None = None
+    match_request: MatchRequestFn | None = None
+    routes: tuple[RouteTable, ...] = ()
+
+    @classmethod
+    def current(cls) -> Hooks:
+        """The hooks registered now (conftest modules, ``-p`` plugins, entry points)."""
+        return cls(
+            frame=tuple(frame_hooks()),
+            redact=redact_hook(),
+            match_request=match_request_hook(),
+            routes=tuple(hooked_routes()),
+        )
+
+    def route_table(self) -> dict[str, str | Iterable[str]]:
+        """The hooked routes merged into one table (later plugins win type by type), for ``check_frames(routes=...)``."""
+        merged: dict[str, str | Iterable[str]] = {}
+        for table in self.routes:
+            merged.update(table)
+        return merged
 
 
 def channel_route_tables() -> list[Any]:
