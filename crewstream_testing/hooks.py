@@ -102,18 +102,6 @@ def match_request_hook() -> MatchRequestFn | None:
     return hook if hook.get_hookimpls() else None
 
 
-def hooked_routes() -> list[RouteTable]:
-    """What the ``crewstream_channel_routes`` implementations return, earliest-registered first, empty ones left out.
-
-    Apply them in this order after the built-in table: a later plugin's route
-    for a type replaces an earlier one's.
-    """
-    hook = get_plugin_manager().hook.crewstream_channel_routes
-    if not hook.get_hookimpls():
-        return []
-    return [table for table in reversed(hook()) if table]
-
-
 def configure_recorder(recorder: Recorder) -> None:
     """Run the ``crewstream_configure_recorder`` implementations on a new ``recorder``."""
     get_plugin_manager().hook.crewstream_configure_recorder(recorder=recorder)
@@ -135,7 +123,7 @@ class Hooks:
             frame=tuple(frame_hooks()),
             redact=redact_hook(),
             match_request=match_request_hook(),
-            routes=tuple(hooked_routes()),
+            routes=tuple(channel_route_tables()),
         )
 
     def route_table(self) -> dict[str, str | Iterable[str]]:
@@ -146,7 +134,7 @@ class Hooks:
         return merged
 
 
-def channel_route_tables() -> list[Any]:
+def channel_route_tables() -> list[RouteTable]:
     """The ``crewstream_channel_routes`` results, earliest-registered plugin first (later ones win)."""
     hook = get_plugin_manager().hook.crewstream_channel_routes
     if not hook.get_hookimpls():
