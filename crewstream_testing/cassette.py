@@ -19,9 +19,9 @@ from __future__ import annotations
 
 import contextlib
 import gc
+import importlib.metadata
 import os
-import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -29,13 +29,26 @@ from typing import Any
 import orjson
 
 from crewstream_testing.errors import CassetteFormatError
-from crewstream_testing.frames import DEFAULT_VERSION, ENVELOPE_FIELDS, Frame
+from crewstream_testing.files import atomic_write
+from crewstream_testing.frames import DEFAULT_VERSION, ENVELOPE_FIELDS, Frame, envelope_problem
+from crewstream_testing.kinds import OUTCOMES, SOURCES
+
+__all__ = [
+    "CONTRACT_VERSION",
+    "FORMAT_NAME",
+    "FORMAT_VERSION",
+    "OUTCOMES",
+    "SOURCES",
+    "Cassette",
+    "StreamRecord",
+    "atomic_write",
+    "crewai_version",
+    "encode_lines",
+]
 
 FORMAT_NAME = "crewstream-cassette"
 FORMAT_VERSION = 1
 CONTRACT_VERSION = "v1"
-SOURCES = ("llm", "flow", "astream", "kickoff", "turn", "unknown")
-OUTCOMES = ("result", "error", "closed", "incomplete")
 MAX_DEPTH = 64
 """Deepest nesting a cassette line may have; deeper lines are refused, not recursed into."""
 
@@ -66,6 +79,56 @@ class Cassette:
     crewai_version: str | None = None
     clock: str = "virtual"
     path: Path | None = None
+    # The bytes of its lines, when this cassette was read from them or encoded
+    # into them: (lines without newlines, end of the stream lines, its shape then,
+    # whether the writer made them). Not an init field: dataclasses.replace() drops it.
+    _raw: tuple[list[bytes], int, tuple[Any, ...], bool] | None = field(
+        default=None, init=False, repr=False, compare=False
+    )
+
+    @classmethod
+    def from_lines(
+        cls, lines: Sequence[dict[str, Any]], encoded: list[bytes] | None = None
+    ) -> Cassette:
+        """The Cassette view of cassette line dicts (header first), as ``lines()`` writes them.
+
+        With ``encoded`` (the lines' bytes, as ``encode_lines`` returns them),
+        ``dumps()``/``save()`` write those bytes instead of encoding again, for
+        as long as no stream or frame is added or removed.
+        """
+        header = lines[0]
+        cassette = cls(crewai_version=header.get("crewai"), clock=header.get("clock", "virtual"))
+        streams = cassette.streams
+        end_of_streams = len(lines)
+        for position in range(1, len(lines)):
+            line = lines[position]
+            kind = line["kind"]
+            if kind == "frame":
+                streams[-1].frames.append(_frame_view(line))
+            elif kind == "stream":
+                streams.append(StreamRecord(source=line["source"], name=line.get("name")))
+            elif kind == "end":
+                stream = streams[-1]
+                stream.outcome = line["outcome"]
+                stream.result = line.get("result")
+                stream.error = line.get("error")
+            else:
+                end_of_streams = min(end_of_streams, position)
+                cassette.llm_calls.append(_without(line, ("kind", "index")))
+        if encoded is not None:
+            cassette._raw = (encoded, end_of_streams, cassette._shape(), True)
+        return cassette
+
+    def _shape(self) -> tuple[Any, ...]:
+        # what adding, removing or replacing a stream, frame list or call changes
+        return (
+            id(self.streams),
+            id(self.llm_calls),
+            len(self.llm_calls),
+            self.crewai_version,
+            self.clock,
+            *((id(s), id(s.frames), len(s.frames)) for s in self.streams),
+        )
 
     @property
     def frames(self) -> list[Frame]:
@@ -83,33 +146,55 @@ class Cassette:
             "clock": self.clock,
         }
 
-    def lines(self) -> Iterator[bytes]:
-        """The cassette's lines, without newlines."""
-        dumps = orjson.dumps
-        yield dumps(self.header(), option=_DUMP_OPTIONS)
+    def line_dicts(self) -> list[dict[str, Any]]:
+        """The cassette's lines as the dicts the writer encodes (header first)."""
+        out: list[dict[str, Any]] = [self.header()]
         for index, stream in enumerate(self.streams):
-            yield dumps(
-                {"kind": "stream", "stream": index, "source": stream.source, "name": stream.name},
-                option=_DUMP_OPTIONS,
+            out.append(
+                {"kind": "stream", "stream": index, "source": stream.source, "name": stream.name}
             )
             for frame in stream.frames:
                 record = frame.to_dict()
                 record["kind"] = "frame"
                 record["stream"] = index
-                yield dumps(record, option=_DUMP_OPTIONS)
-            yield dumps(
+                out.append(record)
+            out.append(
                 {
                     "kind": "end",
                     "stream": index,
                     "outcome": stream.outcome,
                     "result": stream.result,
                     "error": stream.error,
-                },
-                option=_DUMP_OPTIONS,
-                default=repr,
+                }
             )
         for index, call in enumerate(self.llm_calls):
-            yield dumps({**call, "kind": "llm_call", "index": index}, option=_DUMP_OPTIONS)
+            out.append({**call, "kind": "llm_call", "index": index})
+        return out
+
+    def _valid_raw(self) -> tuple[list[bytes], int, tuple[Any, ...], bool] | None:
+        raw = self._raw
+        return raw if raw is not None and raw[2] == self._shape() else None
+
+    def lines(self) -> Iterator[bytes]:
+        """The cassette's lines, without newlines."""
+        raw = self._valid_raw()
+        yield from raw[0] if raw is not None and raw[3] else encode_lines(self.line_dicts())
+
+    def stream_lines(self) -> list[bytes]:
+        """The bytes of the ``stream``, ``frame`` and ``end`` lines (what compare mode compares).
+
+        A loaded cassette gives the lines as read from its file; one the
+        recorder built, the lines it encoded; any other is encoded now.
+        """
+        raw = self._valid_raw()
+        if raw is not None:
+            return raw[0][1 : raw[1]]
+        lines = encode_lines(self.line_dicts())
+        end = next(
+            (n for n, line in enumerate(lines) if line.startswith(b'{"kind":"llm_call"')),
+            len(lines),
+        )
+        return lines[1:end]
 
     def dumps(self) -> bytes:
         """The whole cassette as bytes (newline-terminated lines)."""
@@ -160,6 +245,7 @@ class _Reader:
         self.ended: set[int] = set()
         self.last_line = 0
         self.cut_off = False
+        self.end_of_streams = 0
 
     def fail(self, line: int | None, problem: str, hint: str) -> CassetteFormatError:
         return CassetteFormatError(self.path, line, problem, hint)
@@ -195,6 +281,9 @@ class _Reader:
                 f"stream {self.open_stream} has no 'end' line: the cassette is truncated",
                 _RERECORD,
             )
+        # the file's own bytes: compare mode compares them, never re-encodes them
+        cassette = self.cassette
+        cassette._raw = (lines, self.end_of_streams or len(lines), cassette._shape(), False)
         return self.cassette
 
     def parse(self, number: int, raw: bytes) -> dict[str, Any]:
@@ -271,6 +360,8 @@ class _Reader:
         elif kind == "end":
             self.end(number, record)
         elif kind == "llm_call":
+            if not self.end_of_streams:
+                self.end_of_streams = number - 1
             self.cassette.llm_calls.append(_without(record, ("kind", "index")))
         else:
             raise self.fail(
@@ -354,7 +445,7 @@ class _Reader:
             and (data is _ABSENT or type(data) is dict)
             and type(version) is str
         ):
-            problem = _envelope_problem(record)
+            problem = envelope_problem(record)
             if problem:
                 raise self.fail(number, problem, "fix the frame by hand or " + _RERECORD)
         # what Frame.from_dict builds, without checking the fields again
@@ -409,31 +500,6 @@ _REF_TYPES = (_NONE, str)
 _TIMESTAMP_TYPES = (_NONE, float, int, str)
 
 
-def _envelope_problem(record: dict[str, Any]) -> str | None:
-    for key in ("id", "type", "channel"):
-        if not isinstance(record.get(key), str):
-            return f"frame {key!r} must be a string, found {record.get(key)!r}"
-    seq = record.get("seq")
-    if seq is not None and (not isinstance(seq, int) or isinstance(seq, bool)):
-        return f"frame 'seq' must be an integer or null, found {seq!r}"
-    namespace = record.get("namespace", [])
-    if not isinstance(namespace, list) or not all(isinstance(p, str) for p in namespace):
-        return f"frame 'namespace' must be a list of strings, found {namespace!r}"
-    for key in ("parent_id", "previous_id"):
-        if record.get(key) is not None and not isinstance(record[key], str):
-            return f"frame {key!r} must be a string or null, found {record[key]!r}"
-    timestamp = record.get("timestamp")
-    if timestamp is not None and (
-        isinstance(timestamp, bool) or not isinstance(timestamp, str | int | float)
-    ):
-        return f"frame 'timestamp' must be a number, a string or null, found {timestamp!r}"
-    if not isinstance(record.get("data", {}), dict):
-        return f"frame 'data' must be an object, found {record.get('data')!r}"
-    if not isinstance(record.get("version", "v1"), str):
-        return f"frame 'version' must be a string, found {record.get('version')!r}"
-    return None
-
-
 def _too_deep(value: Any, limit: int) -> bool:
     stack: list[tuple[Any, int]] = [(value, 0)]
     while stack:
@@ -469,33 +535,50 @@ def _collector_paused() -> Iterator[None]:
             gc.enable()
 
 
-def atomic_write(target: Path, data: bytes) -> None:
-    """Write ``data`` to ``target`` through a temporary file in the same directory.
+def _frame_view(line: dict[str, Any]) -> Frame:
+    # what Frame.from_dict builds from a line the pipeline made, without checking it again
+    return Frame(
+        line["id"],
+        line["type"],
+        line["channel"],
+        line.get("seq"),
+        line.get("namespace") or [],
+        line.get("timestamp"),
+        line.get("parent_id"),
+        line.get("previous_id"),
+        line.get("data") or {},
+        line.get("version") or DEFAULT_VERSION,
+    )
 
-    The temporary file is flushed and fsynced, then renamed over ``target``
-    (atomic on POSIX and Windows): readers see the old file or the new one.
+
+def encode_lines(lines: Iterable[dict[str, Any]]) -> list[bytes]:
+    """Each cassette line dict as the bytes the file holds (sorted keys, no newline).
+
+    The one encoder of cassette lines; an ``end`` line's result that is no JSON
+    value is stored as its ``repr``.
     """
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".crewstream-tmp-", suffix=".part")
-    try:
-        # mkstemp makes the file 0600; a cassette keeps the mode it had, or
-        # gets the one open() would give it (0666 less the umask).
-        os.fchmod(fd, _file_mode(target))
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, target)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
+    dumps = orjson.dumps
+    options = _DUMP_OPTIONS
+    return [
+        dumps(line, option=options, default=repr)
+        if line.get("kind") == "end"
+        else dumps(line, option=options)
+        for line in lines
+    ]
 
 
-def _file_mode(target: Path) -> int:
-    try:
-        return target.stat().st_mode & 0o777
-    except OSError:
-        umask = os.umask(0)
-        os.umask(umask)
-        return 0o666 & ~umask
+_crewai_version: str | None = None
+
+
+def crewai_version() -> str | None:
+    """The installed crewai's version, read from package metadata (crewai is not imported).
+
+    The one reader of it: a cassette's header records it.
+    """
+    global _crewai_version
+    if _crewai_version is None:
+        try:
+            _crewai_version = importlib.metadata.version("crewai")
+        except importlib.metadata.PackageNotFoundError:
+            return None
+    return _crewai_version

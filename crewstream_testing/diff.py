@@ -1,13 +1,19 @@
-"""First divergence between two recordings, described in a few lines.
+"""The one divergence engine: where two recordings first differ, in a few lines.
 
 Never a dump of the whole stream: the first stream, frame and field that
 differ, the frame's index, channel and type, and a field-level diff of the two
 normalized frames (at most ``MAX_FIELD_LINES`` fields).
+
+``compare`` is what compare mode runs: the new stream lines' bytes against the
+file's, parsing and diffing only on a mismatch. ``first_divergence`` finds the
+first differing frame of two frame sequences (dicts or Frames) for the
+renderers of snapshots and assertions.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from crewstream_testing.cassette import Cassette, StreamRecord
@@ -23,9 +29,62 @@ def short(value: Any, limit: int = MAX_VALUE_CHARS) -> str:
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
-def label(frame: Frame) -> str:
-    """``channel/type`` of a frame."""
+def label(frame: Frame | Mapping[str, Any]) -> str:
+    """``channel/type`` of a frame (a Frame or a frame dict)."""
+    if isinstance(frame, Mapping):
+        return f"{frame.get('channel')}/{frame.get('type')}"
     return f"{frame.channel}/{frame.type}"
+
+
+def _as_dict(frame: Frame | Mapping[str, Any]) -> Mapping[str, Any]:
+    return frame if isinstance(frame, Mapping) else frame.to_dict()
+
+
+@dataclass(frozen=True)
+class Divergence:
+    """Where two frame sequences first differ.
+
+    ``index`` is the first differing position; ``expected`` / ``actual`` are
+    the frames there as dicts (None past the end of that side); ``fields`` the
+    ``  path: expected -> actual`` lines of every differing field, in key
+    order (empty when one side has no frame there); ``relabelled`` is true
+    when the two frames differ in channel or type.
+    """
+
+    index: int
+    expected: Mapping[str, Any] | None
+    actual: Mapping[str, Any] | None
+    fields: list[str]
+    relabelled: bool
+
+
+def first_divergence(
+    expected: Sequence[Frame | Mapping[str, Any]], actual: Sequence[Frame | Mapping[str, Any]]
+) -> Divergence | None:
+    """The first position where ``expected`` and ``actual`` differ, or None when equal.
+
+    Frames may be Frames or frame dicts (cassette lines, contract dicts); two
+    Frames are compared as Frames, anything else as dicts.
+    """
+    index = next(
+        (n for n, (a, b) in enumerate(zip(expected, actual, strict=False)) if a != b),
+        min(len(expected), len(actual)),
+    )
+    if index == len(expected) == len(actual):
+        return None
+    old = _as_dict(expected[index]) if index < len(expected) else None
+    new = _as_dict(actual[index]) if index < len(actual) else None
+    if old is not None and new is not None:
+        if old == new:  # a Frame and a dict of the same frame
+            rest = first_divergence(expected[index + 1 :], actual[index + 1 :])
+            if rest is None:
+                return None
+            return Divergence(
+                rest.index + index + 1, rest.expected, rest.actual, rest.fields, rest.relabelled
+            )
+        relabelled = (old.get("channel"), old.get("type")) != (new.get("channel"), new.get("type"))
+        return Divergence(index, old, new, list(field_diff(dict(old), dict(new))), relabelled)
+    return Divergence(index, old, new, [], True)
 
 
 def field_diff(expected: dict[str, Any], actual: dict[str, Any], prefix: str = "") -> Iterator[str]:
@@ -48,32 +107,34 @@ def field_diff(expected: dict[str, Any], actual: dict[str, Any], prefix: str = "
                 yield f"  {path}: {short(old)} -> {short(new)}"
 
 
-def frame_divergence(expected: Sequence[Frame], actual: Sequence[Frame]) -> list[str] | None:
+def frame_divergence(
+    expected: Sequence[Frame | Mapping[str, Any]], actual: Sequence[Frame | Mapping[str, Any]]
+) -> list[str] | None:
     """Describe the first differing frame of two sequences, or None when equal."""
-    for index, (old, new) in enumerate(zip(expected, actual, strict=False)):
-        if old != new:
-            lines = [
-                f"first divergence at frame {index}: expected {label(old)}, got {label(new)}"
-                if (old.channel, old.type) != (new.channel, new.type)
-                else f"first divergence at frame {index} ({label(old)}):"
-            ]
-            diffs = list(field_diff(old.to_dict(), new.to_dict()))
-            lines.extend(diffs[:MAX_FIELD_LINES])
-            if len(diffs) > MAX_FIELD_LINES:
-                lines.append(f"  ... and {len(diffs) - MAX_FIELD_LINES} more differing fields")
-            return lines
-    if len(expected) != len(actual):
-        index = min(len(expected), len(actual))
-        if len(expected) > len(actual):
-            return [
-                f"the run stopped after {len(actual)} frames; the recording has {len(expected)}",
-                f"  first missing frame {index}: {label(expected[index])}",
-            ]
-        return [
-            f"the run emitted {len(actual)} frames; the recording has {len(expected)}",
-            f"  first extra frame {index}: {label(actual[index])}",
+    found = first_divergence(expected, actual)
+    if found is None:
+        return None
+    index, old, new = found.index, found.expected, found.actual
+    if old is not None and new is not None:
+        lines = [
+            f"first divergence at frame {index}: expected {label(old)}, got {label(new)}"
+            if found.relabelled
+            else f"first divergence at frame {index} ({label(old)}):"
         ]
-    return None
+        lines.extend(found.fields[:MAX_FIELD_LINES])
+        if len(found.fields) > MAX_FIELD_LINES:
+            lines.append(f"  ... and {len(found.fields) - MAX_FIELD_LINES} more differing fields")
+        return lines
+    if old is not None:
+        return [
+            f"the run stopped after {len(actual)} frames; the recording has {len(expected)}",
+            f"  first missing frame {index}: {label(old)}",
+        ]
+    assert new is not None
+    return [
+        f"the run emitted {len(actual)} frames; the recording has {len(expected)}",
+        f"  first extra frame {index}: {label(new)}",
+    ]
 
 
 def stream_divergence(index: int, expected: StreamRecord, actual: StreamRecord) -> list[str] | None:
@@ -127,3 +188,26 @@ def cassette_divergence(
             f"  first new stream: {len(expected.streams)} ({actual.streams[len(expected.streams)].source})",
         ]
     return None
+
+
+def compare(expected: Cassette, actual: Cassette, *, prefix_only: bool = False) -> list[str] | None:
+    """Compare mode: the first difference between a stored and a fresh recording, or None.
+
+    The new stream lines' bytes (``stream``, ``frame`` and ``end`` lines) are
+    compared with the file's first; only on a mismatch are the streams diffed
+    (``cassette_divergence``), so an unchanged replay costs one ``bytes``
+    comparison per line. The header (it carries the crewai version) and the
+    ``llm_call`` lines are not part of that comparison: the LLM tape matches
+    the calls. With ``prefix_only`` (``new_episodes``), extra streams in
+    ``actual`` are not a difference.
+    """
+    old = expected.stream_lines()
+    new = actual.stream_lines()
+    if old == new or (prefix_only and new[: len(old)] == old and _at_stream_start(new, len(old))):
+        return None
+    return cassette_divergence(expected, actual, prefix_only=prefix_only)
+
+
+def _at_stream_start(lines: Sequence[bytes], index: int) -> bool:
+    # a prefix of whole streams: the next line, if any, opens a stream
+    return index >= len(lines) or lines[index].startswith(b'{"kind":"stream"')

@@ -7,10 +7,12 @@ never imports crewai: a ``StreamFrame`` is recognised by its attributes.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import AsyncIterator, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol, TypeGuard
+
+from crewstream_testing.kinds import Source
 
 CHANNELS: tuple[str, ...] = ("llm", "flow", "tools", "messages", "lifecycle", "custom")
 """The six channels of the contract."""
@@ -149,6 +151,120 @@ class Frame:
             "previous_id": self.previous_id,
             "data": self.data,
         }
+
+
+def envelope_problem(record: Mapping[str, Any]) -> str | None:
+    """What is wrong with a frame's envelope fields (the one validation of them), or None.
+
+    ``id``, ``type`` and ``channel`` are strings; ``seq`` an integer or null;
+    ``namespace`` a list of strings; ``parent_id`` / ``previous_id`` strings or
+    null; ``timestamp`` a number, a string or null; ``data`` an object;
+    ``version`` a string. Absent optional fields are fine.
+    """
+    for key in _REQUIRED:
+        if not isinstance(record.get(key), str):
+            return f"frame {key!r} must be a string, found {record.get(key)!r}"
+    seq = record.get("seq")
+    if seq is not None and (not isinstance(seq, int) or isinstance(seq, bool)):
+        return f"frame 'seq' must be an integer or null, found {seq!r}"
+    namespace = record.get("namespace", [])
+    if not isinstance(namespace, list) or not all(isinstance(p, str) for p in namespace):
+        return f"frame 'namespace' must be a list of strings, found {namespace!r}"
+    for key in ("parent_id", "previous_id"):
+        if record.get(key) is not None and not isinstance(record[key], str):
+            return f"frame {key!r} must be a string or null, found {record[key]!r}"
+    timestamp = record.get("timestamp")
+    if timestamp is not None and (
+        isinstance(timestamp, bool) or not isinstance(timestamp, str | int | float)
+    ):
+        return f"frame 'timestamp' must be a number, a string or null, found {timestamp!r}"
+    if not isinstance(record.get("data", {}), dict):
+        return f"frame 'data' must be an object, found {record.get('data')!r}"
+    if not isinstance(record.get("version", DEFAULT_VERSION), str):
+        return f"frame 'version' must be a string, found {record.get('version')!r}"
+    return None
+
+
+class StreamSession(Protocol):
+    """The shape of a crewai ``StreamSession`` that crewstream reads (no crewai import).
+
+    ``result`` raises until the run has ended, so a run-time check must not
+    read it: use ``is_stream_session``, which looks at the class only.
+    """
+
+    @property
+    def frames(self) -> list[Any]: ...
+
+    @property
+    def result(self) -> Any: ...
+
+    @property
+    def is_exhausted(self) -> bool: ...
+
+    def close(self) -> None: ...
+
+    def __iter__(self) -> Iterator[Any]: ...
+
+
+class AsyncStreamSession(Protocol):
+    """The shape of a crewai ``AsyncStreamSession`` (``Flow.astream()``)."""
+
+    @property
+    def frames(self) -> list[Any]: ...
+
+    @property
+    def result(self) -> Any: ...
+
+    @property
+    def is_exhausted(self) -> bool: ...
+
+    async def aclose(self) -> None: ...
+
+    def __aiter__(self) -> AsyncIterator[Any]: ...
+
+
+_SESSION_MEMBERS = ("frames", "result", "is_exhausted")
+
+
+def is_stream_session(obj: object) -> TypeGuard[StreamSession]:
+    """``obj`` is shaped like a crewai ``StreamSession`` (its class is read, no property runs)."""
+    cls = type(obj)
+    return all(hasattr(cls, name) for name in (*_SESSION_MEMBERS, "close", "__iter__"))
+
+
+def is_async_stream_session(obj: object) -> TypeGuard[AsyncStreamSession]:
+    """``obj`` is shaped like a crewai ``AsyncStreamSession`` (its class is read, no property runs)."""
+    cls = type(obj)
+    return all(hasattr(cls, name) for name in (*_SESSION_MEMBERS, "aclose", "__aiter__"))
+
+
+def _field(frame: Any, name: str) -> Any:
+    return frame.get(name) if isinstance(frame, Mapping) else getattr(frame, name, None)
+
+
+def infer_source(frames: Sequence[Any], session: object | None = None) -> Source:
+    """Which entry point opened a stream, from its frames (and its session, when known).
+
+    The one rule, for the recorder and the checker: an async session is
+    ``astream``; a stream with a ``conversation_turn_started`` frame is
+    ``turn``; one that starts on the ``llm`` channel and has no ``flow`` frame
+    is ``llm``; one with a ``flow`` frame is ``flow``. Anything else is
+    ``flow`` when a session was recorded (``stream_events`` and
+    ``kickoff(stream=True)`` look alike) and ``unknown`` from frames alone.
+    Frames may be Frames, StreamFrames or contract dicts.
+    """
+    if session is not None and type(session).__name__.startswith("Async"):
+        return "astream"
+    if not frames:
+        return "unknown"
+    if any(_field(frame, "type") == "conversation_turn_started" for frame in frames):
+        return "turn"
+    has_flow = any(_field(frame, "channel") == "flow" for frame in frames)
+    if _field(frames[0], "channel") == "llm" and not has_flow:
+        return "llm"
+    if has_flow or session is not None:
+        return "flow"
+    return "unknown"
 
 
 def coerce_frames(frames: Iterable[Any]) -> list[Frame]:
