@@ -223,11 +223,12 @@ MAX_FINDINGS_SHOWN = 20
 
 @command("scrub")
 def run_scrub(args: argparse.Namespace, out: TextIO) -> int:
+    from crewstream_testing.files import cassette_files
     from crewstream_testing.redact.redactor import Redactor
-    from crewstream_testing.redact.scrub import cassette_files, scrub_file
+    from crewstream_testing.redact.scrub import scrub_file
 
     redactor = Redactor(patterns=args.pattern, paths=args.json_paths)
-    files = list(cassette_files(args.paths))
+    files = cassette_files(args.paths)
     if not files:
         print(
             f"crewstream scrub: no cassettes (*.jsonl) under {', '.join(args.paths)}",

@@ -19,10 +19,8 @@ from pathlib import Path
 from typing import Any
 
 from crewstream_testing.cassette import Cassette
-
-CASSETTE_SUFFIX = ".jsonl"
-TEMPORARY_PREFIX = ".crewstream-tmp-"
-"""Prefix of ``atomic_write``'s temporary files; one left behind means a write was killed."""
+from crewstream_testing.errors import rerecord_hint
+from crewstream_testing.files import CASSETTE_SUFFIX, TEMPORARY_PREFIX
 
 ALLOW_UNUSED_HINT = "@pytest.mark.crewstream(allow_unused=True)"
 
@@ -176,7 +174,7 @@ def partial_use_message(path: Path, expected: Cassette, actual: Cassette, test_i
         f"  first stream never replayed: {first} ({missing.source}"
         f"{', ' + repr(missing.name) if missing.name else ''}, {len(missing.frames)} frames)\n"
         f"  if the test means to use part of the cassette: {ALLOW_UNUSED_HINT}\n"
-        f"  to drop the unused streams: pytest --crewstream-record=all {test_id}".rstrip()
+        + rerecord_hint(test_id, purpose="to drop the unused streams")
     )
 
 
@@ -201,5 +199,5 @@ def unused_calls_message(
         f"recorded LLM call(s) never replayed\n"
         f"  first call never replayed: {unused[0]} (model {model!r}, last message {text!r})\n"
         f"  if the test means to use part of the cassette: {ALLOW_UNUSED_HINT}\n"
-        f"  to drop the unused calls: pytest --crewstream-record=all {test_id}".rstrip()
+        + rerecord_hint(test_id, purpose="to drop the unused calls")
     )
