@@ -141,7 +141,7 @@ def test_cassette_reader_loads_every_bundled_cassette_without_crewai() -> None:
         ]
     assert len(expected) >= 7
     assert report["loaded"] == expected
-    assert report["loaded"]["report_flow.jsonl"][0][2][0] == "flow_started"  # type: ignore[index]
+    assert report["loaded"]["report_flow.jsonl"][0][2][0] == "flow_started"
 
 
 def test_cli_show_without_crewai() -> None:
