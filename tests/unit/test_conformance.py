@@ -10,13 +10,10 @@ from typing import Any
 import pytest
 
 from crewstream_testing.cassette import Cassette
-from crewstream_testing.contract.checker import (
-    BUILTIN_ROUTES,
-    RULES,
-    Violation,
-    channel_routes,
-    check_frames,
-)
+from crewstream_testing.contract.assertions import assert_routed
+from crewstream_testing.contract.checker import check_frames
+from crewstream_testing.contract.routes import BUILTIN_ROUTES, channel_routes, resolve_routes
+from crewstream_testing.contract.violations import RULES, ConformanceError, Violation
 from crewstream_testing.errors import CrewstreamUsageError
 from crewstream_testing.frames import Frame
 from crewstream_testing.normalize import normalize
@@ -246,7 +243,7 @@ def test_routes_extend_the_table_by_argument_and_by_hook() -> None:
     assert rules(check_frames(frames, routes={"my_flow_event": "flow"})) == {"channel"}
     assert check_frames(frames, routes={"my_flow_event": ["flow", "tools"]}) == []
 
-    from crewstream_testing.hooks import register, unregister
+    from crewstream_testing.hooks import channel_route_tables, register, unregister
 
     class Routes:
         @staticmethod
@@ -256,12 +253,19 @@ def test_routes_extend_the_table_by_argument_and_by_hook() -> None:
     plugin = Routes()
     register(plugin)
     try:
-        assert channel_routes()["my_flow_event"] == frozenset({"flow"})
-        found = check_frames(frames)
+        hooked = channel_route_tables()
+        assert channel_routes(hooked=hooked)["my_flow_event"] == frozenset({"flow"})
+        # the checker applies the routes it is handed; the assertions hand it the hooks' routes
+        unhooked = check_frames(frames)
+        found = check_frames(frames, routes=resolve_routes(hooked=hooked))
+        with pytest.raises(ConformanceError) as raised:
+            assert_routed(frames)
     finally:
         unregister(plugin)
+    assert unhooked == []
     assert rules(found) == {"channel"}
     assert found[0].expected == "'my_flow_event' on channel 'flow'"
+    assert [v.expected for v in raised.value.violations] == [found[0].expected]
 
 
 def test_a_route_to_an_unknown_channel_is_a_usage_error() -> None:
