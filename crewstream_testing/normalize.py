@@ -14,18 +14,19 @@ stays visible:
   ``<agent:N>``, ``<uuid:N>``, ``<time>``, ``0x<addr>``;
 - timestamps become seconds since the first frame of the cassette.
 
-Normalizing normalized frames changes nothing. Extra rules plug in through the
-``crewstream_normalize_frame`` hook.
+Normalizing normalized frames changes nothing. Extra rules are handed in as
+``frame_hooks`` (the ``crewstream_normalize_frame`` implementations, which
+``hooks.py`` fetches); they see and edit the cassette line dict of each frame.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from crewstream_testing.frames import Frame
+from crewstream_testing.frames import DEFAULT_VERSION, ENVELOPE_FIELDS, Frame, envelope_problem
 
 ENV_FRAME_TYPES = frozenset({"default_env", "cc_env", "codex_env", "cursor_env"})
 """Env frame types; which one crewai emits depends on the host (an IDE, a coding agent)."""
@@ -183,67 +184,158 @@ class Normalizer:
         return value
 
     # -- frames -----------------------------------------------------------------
-    def _timestamp(self, value: str | float | None) -> float | None:
+    def _timestamp(self, value: str | float | datetime | None) -> float | None:
         if value is None:
             return None
         if self.timestamps == "zero":
             return 0.0
-        seconds = value if isinstance(value, int | float) else _seconds(value)
+        if isinstance(value, int | float):
+            seconds: float = value
+        elif isinstance(value, datetime):
+            seconds = value.timestamp()
+        else:
+            seconds = _seconds(value)
         if self._t0 is None:
             self._t0 = seconds
         return round(seconds - self._t0, 6)
 
     def normalize_streams(self, streams: Sequence[Iterable[Any]]) -> list[list[Frame]]:
         """Normalize several streams of one cassette; returns new Frames, inputs untouched."""
-        coerced = [[Frame.coerce(frame) for frame in stream] for stream in streams]
-        for stream in coerced:
-            for frame in stream:
-                if frame.id not in self._frame_ids:
-                    self._frame_ids[frame.id] = (
-                        frame.id
-                        if _PLACEHOLDER_RE.fullmatch(frame.id)
-                        else f"#{len(self._frame_ids)}"
-                    )
+        return [[_frame_view(line) for line in stream] for stream in self.normalize_lines(streams)]
+
+    def normalize_lines(self, streams: Sequence[Iterable[Any]]) -> list[list[dict[str, Any]]]:
+        """Normalize several streams of one cassette into cassette ``frame`` line dicts.
+
+        Frames may be crewai StreamFrames, contract dicts or Frames; each comes
+        back as the dict the cassette writer encodes (``kind`` ``frame``,
+        ``stream`` its stream's index). Inputs are untouched.
+        """
+        read = [[_envelope(frame) for frame in stream] for stream in streams]
+        frame_ids = self._frame_ids
+        for stream in read:
+            for envelope in stream:
+                fid = envelope[0]
+                if fid not in frame_ids:
+                    frame_ids[fid] = fid if _PLACEHOLDER_RE.fullmatch(fid) else f"#{len(frame_ids)}"
         return [
-            [self._frame(frame, s, i) for i, frame in enumerate(stream)]
-            for s, stream in enumerate(coerced)
+            [self._line(envelope, s, i) for i, envelope in enumerate(stream)]
+            for s, stream in enumerate(read)
         ]
 
-    def _frame(self, frame: Frame, stream_index: int, frame_index: int) -> Frame:
+    def _line(self, envelope: _Envelope, stream_index: int, frame_index: int) -> dict[str, Any]:
+        fid, ftype, channel, seq, namespace, timestamp, parent, previous, data, version = envelope
+        value = self.value
+        text = self.text
         # data first: a call id met under "call_id" names its kind before the
         # namespace, which repeats it bare, is normalized.
-        data = {k: self.value(v, k) for k, v in frame.data.items()}
-        out = Frame(
-            id=self._frame_ids[frame.id],
-            type=CANONICAL_ENV_TYPE if frame.type in ENV_FRAME_TYPES else frame.type,
-            channel=frame.channel,
-            seq=frame.seq,
-            namespace=[self.text(part) for part in frame.namespace],
-            timestamp=self._timestamp(frame.timestamp),
-            parent_id=self.reference(frame.parent_id),
-            previous_id=self.reference(frame.previous_id),
-            data=data,
-            version=frame.version,
-        )
+        line = {
+            "data": {k: value(v, k) for k, v in data.items()},
+            "id": self._frame_ids[fid],
+            "type": CANONICAL_ENV_TYPE if ftype in ENV_FRAME_TYPES else ftype,
+            "channel": channel,
+            "seq": seq,
+            "namespace": [text(part) for part in namespace],
+            "timestamp": self._timestamp(timestamp),
+            "parent_id": self.reference(parent),
+            "previous_id": self.reference(previous),
+            "version": version,
+            "kind": "frame",
+            "stream": stream_index,
+        }
         if self.frame_hooks:
-            as_dict = out.to_dict()
             context = NormalizeContext(self, stream_index, frame_index)
             for hook in self.frame_hooks:
-                hook(as_dict, context)
-            out = Frame.from_dict(as_dict)
-        return out
+                hook(line, context)
+            line = _checked(line, stream_index, frame_index)
+        return line
 
 
-def normalize(frames: Iterable[Any], *, timestamps: str = "offset") -> list[Frame]:
+# id, type, channel, seq, namespace, timestamp, parent_id, previous_id, data, version
+_Envelope = tuple[str, str, str, Any, list[str], Any, Any, Any, dict[str, Any], str]
+_LINE_KEYS = frozenset((*ENVELOPE_FIELDS, "kind", "stream"))
+
+
+def _envelope(frame: Any) -> _Envelope:
+    """A frame's envelope fields, read once (a StreamFrame or Frame by attribute, a dict checked)."""
+    if isinstance(frame, Mapping):
+        frame = Frame.from_dict(frame)
+    elif not isinstance(frame, Frame):
+        # a crewai StreamFrame: read in place (its datetime timestamp included), no Frame built
+        frame = (
+            frame if hasattr(frame, "channel") and hasattr(frame, "data") else Frame.coerce(frame)
+        )
+        return (
+            frame.id,
+            frame.type,
+            frame.channel,
+            frame.seq,
+            frame.namespace,
+            frame.timestamp,
+            frame.parent_id,
+            frame.previous_id,
+            frame.data,
+            getattr(frame, "version", None) or DEFAULT_VERSION,
+        )
+    return (
+        frame.id,
+        frame.type,
+        frame.channel,
+        frame.seq,
+        frame.namespace,
+        frame.timestamp,
+        frame.parent_id,
+        frame.previous_id,
+        frame.data,
+        frame.version,
+    )
+
+
+def _checked(line: dict[str, Any], stream_index: int, frame_index: int) -> dict[str, Any]:
+    """A frame line after the hooks: keys that are no envelope field dropped, the envelope checked."""
+    if not _LINE_KEYS.issuperset(line):
+        line = {k: v for k, v in line.items() if k in _LINE_KEYS}
+    line["kind"] = "frame"
+    line["stream"] = stream_index
+    problem = envelope_problem(line)
+    if problem is not None:
+        raise ValueError(
+            f"a crewstream_normalize_frame hook broke frame {frame_index} of stream "
+            f"{stream_index}: {problem}; the hook must keep the envelope's fields and types"
+        )
+    line.setdefault("namespace", [])
+    line.setdefault("data", {})
+    line["version"] = line.get("version") or DEFAULT_VERSION
+    for key in ("seq", "timestamp", "parent_id", "previous_id"):
+        line.setdefault(key, None)
+    return line
+
+
+def _frame_view(line: dict[str, Any]) -> Frame:
+    return Frame(
+        line["id"],
+        line["type"],
+        line["channel"],
+        line["seq"],
+        line["namespace"],
+        line["timestamp"],
+        line["parent_id"],
+        line["previous_id"],
+        line["data"],
+        line["version"],
+    )
+
+
+def normalize(
+    frames: Iterable[Any], *, timestamps: str = "offset", frame_hooks: Sequence[FrameHook] = ()
+) -> list[Frame]:
     """Normalize one stream (StreamFrames, contract dicts or Frames) into new Frames.
 
     Two runs of the same deterministic stream give equal results. For several
     streams that must share placeholders, use ``Normalizer.normalize_streams``.
-    The ``crewstream_normalize_frame`` hooks of installed packages apply.
+    ``frame_hooks`` are extra rules (the plugin hands in the installed
+    ``crewstream_normalize_frame`` implementations).
     """
-    from crewstream_testing.hooks import frame_hooks
-
-    normalizer = Normalizer(timestamps=timestamps, frame_hooks=frame_hooks())
+    normalizer = Normalizer(timestamps=timestamps, frame_hooks=frame_hooks)
     return normalizer.normalize_streams([frames])[0]
 
 

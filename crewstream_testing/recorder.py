@@ -6,28 +6,40 @@ the code under test consumes it exactly as it would without the recorder
 ``with``/``async with``), and nothing is added to the per-frame path. The
 recorder reads the session's public ``frames`` list, which holds every frame
 pulled so far whichever projection pulled it, when its frames are asked for.
+
+What it builds is a list of cassette line dicts, the one form a recording
+takes between the session and the file: the normalizer makes the frame lines,
+the redactor rewrites the lines, the writer encodes them once. ``Frame`` and
+``Cassette`` are views of those lines, built once and kept until something new
+is recorded.
 """
 
 from __future__ import annotations
 
-import importlib.metadata
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
-from crewstream_testing.cassette import SOURCES, Cassette, StreamRecord
+from crewstream_testing.cassette import Cassette, StreamRecord, crewai_version, encode_lines
 from crewstream_testing.clock import VirtualClock
 from crewstream_testing.errors import CrewstreamUsageError
-from crewstream_testing.frames import Frame
-from crewstream_testing.hooks import frame_hooks, get_plugin_manager
+from crewstream_testing.frames import Frame, infer_source
+from crewstream_testing.kinds import CLOCKS, SOURCES
 from crewstream_testing.normalize import FrameHook, Normalizer
 from crewstream_testing.redact.redactor import Redactor
 
+__all__ = ["CLOCKS", "Recorder", "RecorderHooks", "crewai_version", "to_jsonable"]
+
 S = TypeVar("S")
 
-CLOCKS = ("virtual", "real")
+
+class RecorderHooks(Protocol):
+    """The hooks a Recorder runs, handed in (``hooks.Hooks.current()`` fits): its frame hooks."""
+
+    @property
+    def frame(self) -> Sequence[FrameHook]: ...
 
 
 @dataclass
@@ -43,6 +55,8 @@ class Recorder:
     ``clock="virtual"`` freezes wall-clock time from the first ``record()``
     until ``close()``, so timestamps are exact and runs byte-identical;
     ``clock="real"`` leaves time alone and stores every timestamp as 0.0.
+    ``hooks`` are the installed hooks (the plugin hands them in; a Recorder
+    built by hand runs none unless given them); ``frame_hooks`` run after them.
     """
 
     def __init__(
@@ -51,17 +65,19 @@ class Recorder:
         clock: str = "real",
         frame_hooks: Sequence[FrameHook] | None = None,
         redactor: Redactor | None = None,
+        hooks: RecorderHooks | None = None,
     ) -> None:
         if clock not in CLOCKS:
             raise CrewstreamUsageError(f"clock must be one of {CLOCKS}, not {clock!r}")
         self.clock = clock
         # Secrets never reach disk: every cassette (and snapshot) passes through it.
         self.redactor = redactor if redactor is not None else Redactor()
+        self.hooks = hooks
         self.frame_hooks: list[FrameHook] = list(frame_hooks) if frame_hooks is not None else []
         self.llm_calls: list[dict[str, Any]] = []
         self._recordings: list[_Recording] = []
         self._virtual: VirtualClock | None = None
-        get_plugin_manager().hook.crewstream_configure_recorder(recorder=self)
+        self._built: tuple[tuple[Any, ...], Cassette] | None = None
 
     def record(self, session: S, *, source: str | None = None, name: str | None = None) -> S:
         """Start recording ``session`` and return it unchanged, for the caller to consume.
@@ -109,38 +125,72 @@ class Recorder:
         return [_snapshot(recording) for recording in self._recordings]
 
     def normalizer(self) -> Normalizer:
-        """A fresh Normalizer with this recorder's settings and the installed hooks."""
+        """A fresh Normalizer with this recorder's settings and hooks."""
+        installed = list(self.hooks.frame) if self.hooks is not None else []
         return Normalizer(
             timestamps="offset" if self.clock == "virtual" else "zero",
-            frame_hooks=[*frame_hooks(), *self.frame_hooks],
+            frame_hooks=[*installed, *self.frame_hooks],
         )
 
     def cassette(self) -> Cassette:
-        """Everything recorded so far, normalized and redacted, as a Cassette."""
-        raw = self.raw_streams()
-        normalizer = self.normalizer()
-        normalized = normalizer.normalize_streams([stream.frames for stream in raw])
-        streams = [
-            StreamRecord(
-                source=stream.source,
-                frames=frames,
-                outcome=stream.outcome,
-                result=normalizer.value(stream.result),
-                error=None
-                if stream.error is None
-                else {k: normalizer.text(v) for k, v in stream.error.items()},
-                name=stream.name,
-            )
-            for stream, frames in zip(raw, normalized, strict=True)
-        ]
-        return self.redactor.cassette(
-            Cassette(
-                streams=streams,
-                llm_calls=[normalizer.value(call) for call in self.llm_calls],
-                crewai_version=crewai_version(),
-                clock=self.clock,
-            )
+        """Everything recorded so far, normalized and redacted, as a Cassette.
+
+        Built once and kept until a stream is recorded, a frame or LLM call
+        arrives or a stream ends; treat it as read-only. Its ``save()`` writes
+        the bytes encoded when it was built.
+        """
+        key = self._state()
+        if self._built is None or self._built[0] != key:
+            self._built = (key, self._build())
+        return self._built[1]
+
+    def lines(self) -> list[bytes]:
+        """The cassette's lines as encoded (what ``save()`` writes), without newlines."""
+        return list(self.cassette().lines())
+
+    def _state(self) -> tuple[Any, ...]:
+        # cheap to read, changes whenever what cassette() returns would
+        return (
+            self.clock,
+            len(self.llm_calls),
+            tuple(self.frame_hooks),
+            *((len(r.session.frames), *_ending(r.session)) for r in self._recordings),
         )
+
+    def _build(self) -> Cassette:
+        normalizer = self.normalizer()
+        sessions = [recording.session for recording in self._recordings]
+        taken = [list(session.frames) for session in sessions]
+        frame_lines = normalizer.normalize_lines(taken)
+        header = Cassette(crewai_version=crewai_version(), clock=self.clock).header()
+        lines: list[dict[str, Any]] = [header]
+        for index, recording in enumerate(self._recordings):
+            frames = taken[index]
+            outcome, result, error = _outcome(recording.session)
+            lines.append(
+                {
+                    "kind": "stream",
+                    "stream": index,
+                    "source": recording.source or infer_source(frames, recording.session),
+                    "name": recording.name,
+                }
+            )
+            lines.extend(frame_lines[index])
+            lines.append(
+                {
+                    "kind": "end",
+                    "stream": index,
+                    "outcome": outcome,
+                    "result": normalizer.value(result),
+                    "error": None
+                    if error is None
+                    else {k: normalizer.text(v) for k, v in error.items()},
+                }
+            )
+        for index, call in enumerate(self.llm_calls):
+            lines.append({**normalizer.value(call), "kind": "llm_call", "index": index})
+        lines = _redact_lines(self.redactor, lines)
+        return Cassette.from_lines(lines, encode_lines(lines))
 
     @property
     def streams(self) -> list[StreamRecord]:
@@ -201,17 +251,39 @@ class Recorder:
         return assert_projections_consistent(self.record(session), channels)
 
 
+def _redact_lines(redactor: Redactor, lines: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The redacted cassette lines (``Redactor.redact_lines``).
+
+    Until the redactor takes lines itself, a thin shim goes through a Cassette.
+    """
+    redact_lines = getattr(redactor, "redact_lines", None)
+    if callable(redact_lines):
+        redacted: list[dict[str, Any]] = redact_lines(lines)
+        return redacted
+    if not redactor.enabled:
+        return lines
+    return redactor.cassette(Cassette.from_lines(lines)).line_dicts()
+
+
 def _snapshot(recording: _Recording) -> StreamRecord:
     session = recording.session
     frames = [Frame.from_stream_frame(frame) for frame in session.frames]
     outcome, result, error = _outcome(session)
     return StreamRecord(
-        source=recording.source or _infer_source(session, frames),
+        source=recording.source or infer_source(frames, session),
         frames=frames,
         outcome=outcome,
         result=result,
         error=error,
         name=recording.name,
+    )
+
+
+def _ending(session: Any) -> tuple[bool, bool, bool]:
+    return (
+        getattr(session, "_error", None) is not None,
+        bool(getattr(session, "is_exhausted", False)),
+        bool(getattr(session, "is_cancelled", False)),
     )
 
 
@@ -228,19 +300,6 @@ def _outcome(session: Any) -> tuple[str, Any, dict[str, str] | None]:
     if getattr(session, "is_cancelled", False):
         return "closed", None, None
     return "incomplete", None, None
-
-
-def _infer_source(session: Any, frames: list[Frame]) -> str:
-    if type(session).__name__.startswith("Async"):
-        return "astream"
-    if not frames:
-        return "unknown"
-    types = {frame.type for frame in frames}
-    if "conversation_turn_started" in types:
-        return "turn"
-    if frames[0].channel == "llm" and not any(frame.channel == "flow" for frame in frames):
-        return "llm"
-    return "flow"
 
 
 def to_jsonable(value: Any, _depth: int = 0) -> Any:
@@ -260,17 +319,3 @@ def to_jsonable(value: Any, _depth: int = 0) -> Any:
         except Exception:  # a model that cannot dump itself is stored by repr
             return repr(value)
     return repr(value)
-
-
-_crewai_version: str | None = None
-
-
-def crewai_version() -> str | None:
-    """The installed crewai's version, read from package metadata (crewai is not imported)."""
-    global _crewai_version
-    if _crewai_version is None:
-        try:
-            _crewai_version = importlib.metadata.version("crewai")
-        except importlib.metadata.PackageNotFoundError:
-            return None
-    return _crewai_version
