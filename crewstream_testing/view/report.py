@@ -1,0 +1,153 @@
+"""Views written by the pytest plugin: a failure's expected-vs-new view, and a report of every recorded test.
+
+Plain Python (no pytest): the plugin passes paths and cassettes.
+
+- On a failed comparison, ``failure_view`` writes the two-cassette view of the
+  stored (expected) and the new recording to ``<rootdir>/.crewstream/reports/``
+  (ini ``crewstream_failure_report`` or ``--crewstream-failure-report``: a
+  directory, or ``off``) and returns the line the failure message ends with.
+- With ``--crewstream-report=DIR``, ``record_view`` writes a view per recorded
+  test, with a small JSON note beside it, and ``write_index`` gathers the
+  notes into ``DIR/index.html`` (so xdist workers need not talk to each other).
+
+Pages are written atomically, never inside a ``cassettes`` directory, and hold
+only what cassettes hold (normalized, redacted frames). A directory that cannot
+be written (a read-only checkout) is skipped with a one-line note, never an error.
+"""
+
+from __future__ import annotations
+
+import html
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+DEFAULT_FAILURE_DIR = ".crewstream/reports"
+OFF = ("off", "false", "no", "0", "none")
+INDEX = "index.html"
+_NOTE_SUFFIX = ".view.json"
+
+
+def report_dir(rootdir: Path, setting: str | None) -> Path | None:
+    """The failure-report directory for an ini/option value: None when ``off``, the default when empty."""
+    value = (setting or "").strip()
+    if value.lower() in OFF:
+        return None
+    path = Path(value or DEFAULT_FAILURE_DIR)
+    return path if path.is_absolute() else rootdir / path
+
+
+def page_name(test_id: str) -> str:
+    """A file name for a test's page: the test id made safe, with a short hash against collisions."""
+    import hashlib
+    import re
+
+    stem = re.sub(r"[^A-Za-z0-9_.\-]+", "_", test_id).strip("._")[:100] or "test"
+    return f"{stem}-{hashlib.sha1(test_id.encode()).hexdigest()[:8]}.html"
+
+
+def _refusal(directory: Path) -> str | None:
+    if "cassettes" in directory.resolve().parts:
+        return f"crewstream: report not written: {directory} is inside a cassettes/ directory; choose another directory"
+    return None
+
+
+def _write(directory: Path, name: str, data: bytes) -> Path | str:
+    """Write ``directory/name`` atomically; a note (str) instead of raising when it cannot."""
+    from crewstream_testing.files import atomic_write
+
+    refused = _refusal(directory)
+    if refused:
+        return refused
+    target = directory / name
+    try:
+        atomic_write(target, data)
+    except OSError as exc:
+        return (
+            f"crewstream: report not written: {directory} is not writable ({exc.strerror or exc})"
+        )
+    return target
+
+
+def failure_view(directory: Path, expected_path: Path, actual: Any, test_id: str) -> str:
+    """Write the expected-vs-new view of a failed comparison; the line to add to the failure message."""
+    from crewstream_testing.framefile import load_recording
+    from crewstream_testing.view.html import view_html
+
+    try:
+        expected = load_recording(expected_path)
+    except Exception as exc:  # an unreadable cassette already fails the test with its own message
+        return f"crewstream: no failure view: cannot read {expected_path} ({exc})"
+    page = view_html(
+        [(f"{expected_path} (recorded)", expected), (f"{test_id} (this run)", actual)],
+        title=f"{test_id}: recorded vs this run",
+    )
+    written = _write(directory, page_name(test_id), page.encode("utf-8"))
+    if isinstance(written, str):
+        return written
+    return f"  see the streams side by side: {written}"
+
+
+def record_view(
+    directory: Path, test_id: str, cassette_path: Path, cassette: Any, outcome: str
+) -> str | None:
+    """Write one recorded test's view and its note for the index; a note (str) when it could not."""
+    from crewstream_testing.view.html import view_html
+
+    name = page_name(test_id)
+    page = view_html([(str(cassette_path), cassette)], title=test_id)
+    written = _write(directory, name, page.encode("utf-8"))
+    if isinstance(written, str):
+        return written
+    note = {
+        "test": test_id,
+        "page": name,
+        "cassette": str(cassette_path),
+        "outcome": outcome,
+        "streams": len(cassette.streams),
+        "frames": sum(len(s.frames) for s in cassette.streams),
+    }
+    noted = _write(directory, name + _NOTE_SUFFIX, orjson.dumps(note, option=orjson.OPT_SORT_KEYS))
+    return noted if isinstance(noted, str) else None
+
+
+def write_index(directory: Path) -> Path | str | None:
+    """Gather the notes in ``directory`` into ``index.html``; None when there is nothing to index."""
+    try:
+        notes = sorted(directory.glob("*" + _NOTE_SUFFIX))
+    except OSError:
+        return None
+    rows = []
+    for path in notes:
+        try:
+            note = orjson.loads(path.read_bytes())
+        except (OSError, orjson.JSONDecodeError):
+            continue
+        rows.append(note)
+    if not rows:
+        return None
+    rows.sort(key=lambda note: str(note.get("test")))
+    body = "\n".join(
+        '<tr><td><a href="{page}">{test}</a></td><td>{outcome}</td><td>{streams}</td><td>{frames}</td><td>{cassette}</td></tr>'.format(
+            **{
+                key: html.escape(str(note.get(key, "")))
+                for key in ("page", "test", "outcome", "streams", "frames", "cassette")
+            }
+        )
+        for note in rows
+    )
+    page = _INDEX.format(count=len(rows), rows=body)
+    return _write(directory, INDEX, page.encode("utf-8"))
+
+
+_INDEX = """<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8"><title>crewstream report</title>
+<meta http-equiv="Content-Security-Policy" content="default-src 'none'; style-src 'unsafe-inline'">
+<style>body{{font:13px system-ui,sans-serif;margin:16px}}table{{border-collapse:collapse}}td,th{{border-bottom:1px solid #ddd;padding:3px 10px;text-align:left}}</style>
+</head><body><h1>crewstream report: {count} recorded test(s)</h1>
+<table><thead><tr><th>test</th><th>outcome</th><th>streams</th><th>frames</th><th>cassette</th></tr></thead>
+<tbody>
+{rows}
+</tbody></table></body></html>
+"""

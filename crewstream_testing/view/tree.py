@@ -1,0 +1,95 @@
+"""``crewstream show --tree``: the span tree of each stream, printed with rich.
+
+flows → methods → agents → LLM calls → tools, each with its frame range,
+its duration when the stream has timestamp offsets, and the first line of
+an LLM call's text (or its tool calls), a tool's arguments and output.
+"""
+
+from __future__ import annotations
+
+from typing import Any, TextIO
+
+from rich.console import Console
+from rich.text import Text
+from rich.tree import Tree
+
+from crewstream_testing.view.spans import Span, SpanTree, build_spans
+
+STYLES = {
+    "flow": "bold blue",
+    "method": "magenta",
+    "agent": "cyan",
+    "crew": "cyan",
+    "task": "green",
+    "llm": "yellow",
+    "tool": "red",
+    "turn": "bold",
+}
+PREVIEW = 60
+
+
+def _first_line(text: str, limit: int = PREVIEW) -> str:
+    line = text.strip().split("\n", 1)[0]
+    return line if len(line) <= limit else line[: limit - 1] + "…"
+
+
+def span_label(span: Span, timed: bool) -> Text:
+    """One span's line: kind, name, frames, duration, status and a preview of what it produced."""
+    label = Text()
+    label.append(span.kind, style=STYLES.get(span.kind, "dim"))
+    label.append(f" {span.name}")
+    frames = f"{span.start}-{span.end}" if span.end is not None else f"{span.start}-"
+    label.append(f"  [{frames}]", style="dim")
+    if timed and span.duration is not None:
+        label.append(f" {_duration(span.duration)}", style="dim")
+    if span.status != "ok":
+        label.append(f" {span.status}", style="bold red")
+    preview = ""
+    if span.kind == "llm":
+        if span.text:
+            preview = repr(_first_line(span.text))
+        elif span.tool_calls:
+            preview = " ".join(f"{c.name}({c.arguments})" for c in span.tool_calls)
+        if span.thinking:
+            preview = f"(thinking {len(span.thinking)} chars) {preview}"
+        if span.status == "failed" and span.detail:
+            preview = f"{preview} error: {span.detail}".strip()
+    elif span.kind == "tool":
+        preview = span.detail
+    if preview:
+        label.append(f"  {_first_line(preview, PREVIEW + 20)}", style="italic")
+    return label
+
+
+def _duration(seconds: float) -> str:
+    return f"{seconds * 1000:.1f} ms" if seconds < 1 else f"{seconds:.3f} s"
+
+
+def stream_tree(title: str, tree: SpanTree) -> Tree:
+    """A rich ``Tree`` of one stream's spans."""
+    root = Tree(Text(title, style="bold"), guide_style="dim")
+
+    def add(parent: Tree, span: Span) -> None:
+        node = parent.add(span_label(span, tree.timed))
+        for child in span.children:
+            add(node, tree.spans[child])
+
+    for span in tree.roots:
+        add(root, span)
+    return root
+
+
+def print_tree(cassette: Any, out: TextIO, *, stream: int | None = None, width: int = 120) -> None:
+    """Print the span tree of every stream of ``cassette`` (or of stream ``stream``) to ``out``."""
+    console = Console(file=out, width=width, highlight=False, soft_wrap=False)
+    for index, record in enumerate(cassette.streams):
+        if stream is not None and index != stream:
+            continue
+        tree = build_spans(record.frames)
+        ending = record.outcome
+        if record.error:
+            ending += f" {record.error.get('type')}: {record.error.get('message')}"
+        title = f"stream {index} ({record.source}): {len(record.frames)} frames, ended: {ending}"
+        if not tree.timed:
+            title += " (no timestamps: frame order only)"
+        console.print(stream_tree(title, tree))
