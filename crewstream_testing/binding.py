@@ -1,174 +1,204 @@
-"""Record modes and a test's cassette binding: what to write, what to compare.
+"""One test's cassette: the record mode in force, write-or-compare, unused parts.
 
-Plain Python; the pytest plugin only resolves the options and calls
-``CassetteBinding.finish()`` when the test body has passed.
-
-Modes, as in pytest-recording:
+Plain Python; the pytest plugin resolves the options, opens a
+``CassetteBinding`` for a test that asks for ``stream_recorder``, and calls
+``start()`` (before the body), ``finish()`` (once the body passed) and
+``stop()`` (at teardown). Modes, as in pytest-recording (``kinds.record_action``):
 
 - ``once``: write the cassette when it is absent, otherwise compare against it;
 - ``new_episodes``: compare the streams the cassette has, append new ones;
 - ``all``: always re-record (overwrite);
 - ``none``: never write; a missing cassette fails the test.
+
+Real LLM calls made during the test are recorded into, or replayed from, the
+same cassette (``llm.tape``); in mode ``none`` the network is blocked too.
 """
 
 from __future__ import annotations
 
-import os
-import re
-from collections.abc import Mapping
-from dataclasses import dataclass, fields, replace
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from crewstream_testing.cassette import Cassette
-from crewstream_testing.diff import cassette_divergence
+from crewstream_testing.contract import assertions
+from crewstream_testing.diff import cassette_divergence, compare
 from crewstream_testing.errors import (
     CassetteMismatchError,
     CassetteNotFoundError,
-    CrewstreamUsageError,
+    rerecord_hint,
 )
-from crewstream_testing.files import cassette_lock
-from crewstream_testing.hygiene import partial_use_message, unused_streams
-from crewstream_testing.recorder import CLOCKS, Recorder
+from crewstream_testing.files import cassette_lock, cassette_path, safe_name
+from crewstream_testing.hooks import Hooks, configure_recorder
+from crewstream_testing.hygiene import partial_use_message, unused_calls_message, unused_streams
+from crewstream_testing.kinds import (
+    RECORD_MODES,
+    MarkerOptions,
+    ci_default_mode,
+    record_action,
+    records_misses,
+    resolve_mode,
+)
+from crewstream_testing.llm.tape import LLMTape
+from crewstream_testing.netguard import NetworkGuard
+from crewstream_testing.recorder import Recorder
+from crewstream_testing.redact.redactor import Redactor
 
-RECORD_MODES = ("none", "once", "new_episodes", "all")
-RECORD_FLAG = "--crewstream-record"
-
-
-def ci_default_mode(environ: Mapping[str, str] | None = None) -> str:
-    """``none`` when the ``CI`` environment variable is set (and not false), else ``once``."""
-    value = (environ if environ is not None else os.environ).get("CI", "")
-    return "none" if value.strip().lower() not in ("", "0", "false", "no") else "once"
-
-
-def resolve_mode(
-    cli: str | None, marker: str | None, ini: str | None, environ: Mapping[str, str] | None = None
-) -> str:
-    """The record mode in force. Precedence: CLI flag > marker > ini > CI default."""
-    for origin, value in (
-        ("--crewstream-record", cli),
-        ("marker record=", marker),
-        ("ini crewstream_record_mode", ini),
-    ):
-        if value:
-            if value not in RECORD_MODES:
-                raise CrewstreamUsageError(
-                    f"{origin} {value!r} is not a record mode; use one of: {', '.join(RECORD_MODES)}"
-                )
-            return value
-    return ci_default_mode(environ)
+__all__ = [
+    "RECORD_MODES",
+    "CassetteBinding",
+    "MarkerOptions",
+    "StreamRecorder",
+    "cassette_path",
+    "ci_default_mode",
+    "resolve_mode",
+    "safe_name",
+]
 
 
-@dataclass(frozen=True, kw_only=True)
-class MarkerOptions:
-    """The keyword arguments of ``@pytest.mark.crewstream(...)``."""
+class StreamRecorder(Recorder):
+    """The ``stream_recorder`` fixture's Recorder: the contract assertions as methods.
 
-    cassette: str | None = None
-    record: str | None = None
-    clock: str | None = None
-    hermetic: bool | None = None
-    allow_unused: bool = False
-
-    @classmethod
-    def from_marker(
-        cls, args: tuple[Any, ...], kwargs: Mapping[str, Any], where: str
-    ) -> MarkerOptions:
-        """Build the options, failing clearly on positional or unknown arguments."""
-        valid = [f.name for f in fields(cls)]
-        if args:
-            raise CrewstreamUsageError(
-                f"{where}: @pytest.mark.crewstream takes keyword arguments only, got {args!r}; "
-                f"valid keywords: {', '.join(valid)}"
-            )
-        unknown = sorted(set(kwargs) - set(valid))
-        if unknown:
-            raise CrewstreamUsageError(
-                f"{where}: @pytest.mark.crewstream got unexpected argument(s) {', '.join(map(repr, unknown))}; "
-                f"valid keywords: {', '.join(valid)}"
-            )
-        options = cls(**kwargs)
-        if options.record is not None and options.record not in RECORD_MODES:
-            raise CrewstreamUsageError(
-                f"{where}: record={options.record!r} is not a record mode; use one of: {', '.join(RECORD_MODES)}"
-            )
-        if options.clock is not None and options.clock not in CLOCKS:
-            raise CrewstreamUsageError(
-                f"{where}: clock={options.clock!r}; use one of: {', '.join(CLOCKS)}"
-            )
-        return options
-
-
-_UNSAFE = re.compile(r"[^A-Za-z0-9_.\-]+")
-
-
-def safe_name(name: str, limit: int = 120) -> str:
-    """A filesystem-safe file name for a test name (parametrized ids included)."""
-    import hashlib
-
-    cleaned = _UNSAFE.sub("_", name).strip("._") or "test"
-    if len(cleaned) > limit:
-        digest = hashlib.sha1(name.encode()).hexdigest()[:10]
-        cleaned = f"{cleaned[: limit - 11]}-{digest}"
-    return cleaned
-
-
-def cassette_path(
-    test_file: Path, test_name: str, *, cassette: str | None, cassette_dir: Path | None
-) -> Path:
-    """Where a test's cassette lives.
-
-    Default: ``<test file dir>/cassettes/<test module>/<test name>.jsonl``. With
-    ``crewstream_cassette_dir`` set, that directory replaces ``<test file dir>/cassettes``.
-    A marker's relative ``cassette=`` is resolved against the same base directory.
+    ``stream_recorder.assert_conforms()`` is ``assertions.assert_conforms(stream_recorder)``.
     """
-    base = cassette_dir if cassette_dir is not None else test_file.parent / "cassettes"
-    if cassette:
-        path = Path(cassette)
-        return path if path.is_absolute() else base / path
-    return base / test_file.stem / f"{safe_name(test_name)}.jsonl"
+
+    def assert_conforms(self, **options: Any) -> None:
+        """Every recorded stream conforms (``assertions.assert_conforms``; closed ones: complete=False)."""
+        __tracebackhide__ = True
+        assertions.assert_conforms(self, **options)
+
+    def assert_ordered(self, types: Sequence[str] | None = None) -> None:
+        """Every recorded stream keeps the ordering rules (``assertions.assert_ordered``)."""
+        __tracebackhide__ = True
+        assertions.assert_ordered(self, types)
+
+    def assert_routed(self, routes: Any = None) -> None:
+        """Every recorded frame sits on its type's channel (``assertions.assert_routed``)."""
+        __tracebackhide__ = True
+        assertions.assert_routed(self, routes)
+
+    def assert_result_gated(self, session: Any) -> Any:
+        """``assertions.assert_result_gated`` on a session (recorded, or recorded now)."""
+        __tracebackhide__ = True
+        return assertions.assert_result_gated(self.record(session))
+
+    def assert_stream_restored(self, *objects: Any) -> Any:
+        """``assertions.assert_stream_restored``: a context manager over flows, crews, agents, LLMs."""
+        return assertions.assert_stream_restored(*objects)
+
+    def assert_projections_consistent(
+        self, session: Any, channels: Sequence[str] | None = None
+    ) -> Any:
+        """``assertions.assert_projections_consistent`` on a session (recorded, or recorded now)."""
+        __tracebackhide__ = True
+        return assertions.assert_projections_consistent(self.record(session), channels)
 
 
 @dataclass
 class CassetteBinding:
-    """A test's recorder, cassette path and record mode; ``finish()`` writes or compares."""
+    """A test's recorder, cassette path and record mode.
+
+    ``start()`` replays or records the test's LLM calls (and blocks the network
+    in mode ``none``); ``finish()`` writes or compares the cassette; ``stop()``
+    undoes ``start()``.
+    """
 
     recorder: Recorder
     path: Path
     mode: str
     test_id: str = ""
     allow_unused: bool = False
+    hooks: Hooks = field(default_factory=Hooks)
+    tape: LLMTape | None = None
+    guard: NetworkGuard | None = None
+
+    @classmethod
+    def open(
+        cls,
+        path: Path,
+        mode: str,
+        *,
+        clock: str,
+        redactor: Redactor,
+        hooks: Hooks,
+        test_id: str = "",
+        allow_unused: bool = False,
+    ) -> CassetteBinding:
+        """A binding with a fresh ``StreamRecorder`` that runs ``hooks``."""
+        recorder = StreamRecorder(clock=clock, redactor=redactor, hooks=hooks)
+        configure_recorder(recorder)
+        return cls(recorder, path, mode, test_id=test_id, allow_unused=allow_unused, hooks=hooks)
+
+    def start(self) -> Recorder:
+        """Serve the test's LLM calls from the cassette (or record them), as the mode says; the recorder."""
+        self.tape = LLMTape.for_mode(
+            self.mode,
+            self.path,
+            self.recorder.llm_calls,
+            test_id=self.test_id,
+            redactor=self.recorder.redactor,
+        )
+        self.guard = NetworkGuard()
+        self.tape.activate()
+        if self.mode == "none":
+            self.guard.start()
+        return self.recorder
+
+    def stop(self) -> None:
+        """Undo ``start()`` and stop the recorder's clock; safe to call more than once."""
+        if self.guard is not None:
+            self.guard.stop()
+            self.guard = None
+        if self.tape is not None:
+            self.tape.deactivate()
+        self.recorder.close()
 
     def finish(self) -> str:
         """Apply the record mode. Returns what happened: ``written``, ``matched`` or ``idle``.
 
         Recorded LLM calls (``recorder.llm_calls``) follow the mode too: record
-        modes write them; ``once`` with a cassette and ``none`` replayed them
-        (see ``llm_replay``), so nothing is written; ``new_episodes`` appends the
-        calls that had no recording.
+        modes write them; ``once`` with a cassette and ``none`` replayed them,
+        so nothing is written; ``new_episodes`` appends the calls that had no
+        recording.
 
-        Raises ``CassetteNotFoundError`` (mode ``none``, no cassette) or
-        ``CassetteMismatchError`` (the run differs from the cassette, or used
-        only its first streams while ``allow_unused`` is false).
+        Raises ``CassetteMissError`` (an LLM call had no recording, even if the
+        app swallowed the error), ``CassetteNotFoundError`` (mode ``none``, no
+        cassette) or ``CassetteMismatchError`` (the run differs from the
+        cassette, or used only part of it while ``allow_unused`` is false).
         """
+        self.recorder.close()
+        tape = self.tape
+        if tape is not None and tape.misses:
+            raise tape.misses[0]
+        status = self._write_or_compare()
+        if tape is not None and tape.replay and not self.allow_unused:
+            unused = unused_calls_message(self.path, tape.recorded, tape.used, self.test_id)
+            if unused is not None:
+                raise CassetteMismatchError(unused)
+        return status
+
+    def _write_or_compare(self) -> str:
         actual = self.recorder.cassette()
         if not actual.streams and not actual.llm_calls:
             return "idle"
         # Another process (pytest-xdist) may write or read the same cassette.
         with cassette_lock(self.path):
-            return self._finish(actual)
+            return self._apply(actual)
 
-    def _finish(self, actual: Cassette) -> str:
-        exists = self.path.exists()
-        if self.mode == "all" or (not exists and self.mode in ("once", "new_episodes")):
+    def _apply(self, actual: Cassette) -> str:
+        action = record_action(self.mode, self.path.exists())
+        if action == "write":
             actual.save(self.path)
             return "written"
-        if not exists:
+        if action == "missing":
             raise CassetteNotFoundError(
                 f"cassette {self.path} does not exist and the record mode is 'none'.\n"
-                f"  record it with: pytest {RECORD_FLAG}=once {self.test_id}".rstrip()
+                + rerecord_hint(self.test_id, mode="once", purpose="record it with")
             )
         expected = Cassette.load(self.path)
-        lines = cassette_divergence(expected, actual, prefix_only=self.mode == "new_episodes")
+        appends = records_misses(self.mode)
+        lines = compare(expected, actual, prefix_only=appends)
         if lines and unused_streams(expected, actual):
             used = replace(expected, streams=expected.streams[: len(actual.streams)])
             if cassette_divergence(used, actual) is None:
@@ -181,9 +211,10 @@ class CassetteBinding:
             raise CassetteMismatchError(
                 f"the recorded streams differ from cassette {self.path} (record mode {self.mode!r})\n"
                 + "\n".join(lines)
-                + f"\n  to accept the new recording: pytest {RECORD_FLAG}=all {self.test_id}".rstrip()
+                + "\n"
+                + rerecord_hint(self.test_id)
             )
-        if self.mode == "new_episodes" and (
+        if appends and (
             len(actual.streams) > len(expected.streams)
             or len(actual.llm_calls) > len(expected.llm_calls)
         ):

@@ -19,7 +19,9 @@ The lock file is removed when released.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import os
+import re
 import sys
 import tempfile
 import time
@@ -36,7 +38,9 @@ __all__ = [
     "atomic_write",
     "cassette_files",
     "cassette_lock",
+    "cassette_path",
     "lock_path",
+    "safe_name",
 ]
 
 CASSETTE_SUFFIX = ".jsonl"
@@ -107,6 +111,34 @@ def _exclusive_file(lock: Path) -> Iterator[None]:
         os.close(fd)
         with contextlib.suppress(OSError):
             os.unlink(lock)
+
+
+_UNSAFE = re.compile(r"[^A-Za-z0-9_.\-]+")
+
+
+def safe_name(name: str, limit: int = 120) -> str:
+    """A filesystem-safe file name for a test name (parametrized ids included)."""
+    cleaned = _UNSAFE.sub("_", name).strip("._") or "test"
+    if len(cleaned) > limit:
+        digest = hashlib.sha1(name.encode()).hexdigest()[:10]
+        cleaned = f"{cleaned[: limit - 11]}-{digest}"
+    return cleaned
+
+
+def cassette_path(
+    test_file: Path, test_name: str, *, cassette: str | None, cassette_dir: Path | None
+) -> Path:
+    """Where a test's cassette lives.
+
+    Default: ``<test file dir>/cassettes/<test module>/<test name>.jsonl``. With
+    ``crewstream_cassette_dir`` set, that directory replaces ``<test file dir>/cassettes``.
+    A marker's relative ``cassette=`` is resolved against the same base directory.
+    """
+    base = cassette_dir if cassette_dir is not None else test_file.parent / "cassettes"
+    if cassette:
+        path = Path(cassette)
+        return path if path.is_absolute() else base / path
+    return base / test_file.stem / f"{safe_name(test_name)}{CASSETTE_SUFFIX}"
 
 
 def atomic_write(target: Path, data: bytes) -> None:

@@ -1,5 +1,9 @@
 """The closed vocabularies of the package, defined once: record modes, clocks, stream sources, outcomes.
 
+Also the one record-mode decision (``resolve_mode``, ``record_action``) and
+the marker's keywords (``MarkerOptions``), shared by the plugin, the cassette
+binding and the LLM tape.
+
 Each is a ``Literal`` alias for the type checker and a tuple of the same values
 for run-time validation and for error messages that list the choices. Every
 other module imports these names instead of spelling the values again.
@@ -9,7 +13,8 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from typing import Literal, get_args
+from dataclasses import dataclass, fields
+from typing import Any, Literal, get_args
 
 from crewstream_testing.errors import RECORD_FLAG, CrewstreamUsageError
 
@@ -81,3 +86,42 @@ def record_action(mode: str, exists: bool) -> RecordAction:
 def records_misses(mode: str) -> bool:
     """Whether a call or stream the cassette lacks is recorded (``new_episodes``) instead of failing."""
     return mode == "new_episodes"
+
+
+@dataclass(frozen=True, kw_only=True)
+class MarkerOptions:
+    """The keyword arguments of ``@pytest.mark.crewstream(...)``."""
+
+    cassette: str | None = None
+    record: str | None = None
+    clock: str | None = None
+    hermetic: bool | None = None
+    allow_unused: bool = False
+
+    @classmethod
+    def from_marker(
+        cls, args: tuple[Any, ...], kwargs: Mapping[str, Any], where: str
+    ) -> MarkerOptions:
+        """Build the options, failing clearly on positional or unknown arguments."""
+        valid = [f.name for f in fields(cls)]
+        if args:
+            raise CrewstreamUsageError(
+                f"{where}: @pytest.mark.crewstream takes keyword arguments only, got {args!r}; "
+                f"valid keywords: {', '.join(valid)}"
+            )
+        unknown = sorted(set(kwargs) - set(valid))
+        if unknown:
+            raise CrewstreamUsageError(
+                f"{where}: @pytest.mark.crewstream got unexpected argument(s) {', '.join(map(repr, unknown))}; "
+                f"valid keywords: {', '.join(valid)}"
+            )
+        options = cls(**kwargs)
+        if options.record is not None and options.record not in RECORD_MODES:
+            raise CrewstreamUsageError(
+                f"{where}: record={options.record!r} is not a record mode; use one of: {', '.join(RECORD_MODES)}"
+            )
+        if options.clock is not None and options.clock not in CLOCKS:
+            raise CrewstreamUsageError(
+                f"{where}: clock={options.clock!r}; use one of: {', '.join(CLOCKS)}"
+            )
+        return options

@@ -1,7 +1,9 @@
 """pytest wiring only: options, ini keys, the marker, fixtures and hooks forwarding to the core.
 
 Loading this module must stay cheap: it imports neither crewai nor the
-recorder; fixtures import what they need when a test asks for them.
+recorder; fixtures import what they need when a test asks for them. The work
+lives beside it: one test's cassette in ``binding.py``, cassette hygiene in
+``_pytest_hygiene.py``, the conformance suite's items in ``_conformance_item.py``.
 
 Option precedence, highest first (for the record mode and the clock):
 the command-line flag, then the test's ``@pytest.mark.crewstream(...)``
@@ -11,112 +13,129 @@ argument, then the ini key, then the default (record mode ``none`` when the
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Generator, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from crewstream_testing.kinds import RECORD_MODES, MarkerOptions
+
 if TYPE_CHECKING:
-    from crewstream_testing.binding import CassetteBinding, MarkerOptions
-    from crewstream_testing.hygiene import CassetteUsage
+    from crewstream_testing.binding import CassetteBinding
+    from crewstream_testing.hooks import Hooks
     from crewstream_testing.llm.fake import FakeLLM
     from crewstream_testing.recorder import Recorder
     from crewstream_testing.redact.redactor import Redactor
 
 MARKER = "crewstream"
+MARKER_DOC = (
+    "crewstream(cassette=None, record=None, clock=None, hermetic=None, allow_unused=False): "
+    "configure crewstream recording for this test"
+)
+
+# Every command-line flag (``--...``) and ini key, in --help order: (name, help, keywords).
+SETTINGS: tuple[tuple[str, str, dict[str, Any]], ...] = (
+    (
+        "--crewstream-record",
+        "cassette record mode (default: 'none' when $CI is set, else 'once')",
+        {"action": "store", "default": None, "choices": RECORD_MODES},
+    ),
+    (
+        "crewstream_record_mode",
+        "default record mode (none, once, new_episodes, all)",
+        {"default": ""},
+    ),
+    (
+        "crewstream_cassette_dir",
+        "directory for cassettes, relative to rootdir (default: cassettes/ beside each test file)",
+        {"default": ""},
+    ),
+    ("crewstream_clock", "virtual (frozen, exact timestamps) or real", {"default": "virtual"}),
+    (
+        "crewstream_hermetic",
+        "isolate crewai in tests that use crewstream (telemetry off, temp storage, handlers reset)",
+        {"type": "bool", "default": True},
+    ),
+    (
+        "crewstream_quiet",
+        "silence crewai's console rendering during tests",
+        {"type": "bool", "default": True},
+    ),
+    (
+        "crewstream_redaction",
+        "redact secrets before any cassette or snapshot is written",
+        {"type": "bool", "default": True},
+    ),
+    (
+        "crewstream_redact_patterns",
+        "extra regular expressions to redact, one per line (only the group named 'secret' when present)",
+        {"type": "linelist", "default": []},
+    ),
+    (
+        "crewstream_redact_paths",
+        "extra JSON paths redacted in every cassette line, one per line ('*' one key, '**' any keys)",
+        {"type": "linelist", "default": []},
+    ),
+    (
+        "--crewstream-block-network",
+        "fail any connection to a non-loopback address, in every test (on by default in record mode 'none')",
+        {"action": "store_true"},
+    ),
+    (
+        "--crewstream-unused",
+        "report cassettes (in the directories of the collected test modules) that no collected test uses",
+        {"action": "store_true"},
+    ),
+    (
+        "--crewstream-prune",
+        "delete cassettes that no collected test uses (and temporary files of interrupted writes)",
+        {"action": "store_true"},
+    ),
+    (
+        "--crewstream-conformance",
+        "run the streaming-contract conformance suite against the installed crewai instead of the tests",
+        {"action": "store_true"},
+    ),
+)
+
 _BINDING: pytest.StashKey[CassetteBinding] = pytest.StashKey()
+_CALL_FAILED = pytest.StashKey[bool]()
+_HELPERS = pytest.StashKey[list[Any]]()
 # crewstream_* plugins registered per pytest plugin manager (pytester nests runs).
 _registered: dict[int, list[Any]] = {}
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("crewstream", "crewstream: record/replay of CrewAI streams")
-    group.addoption(
-        "--crewstream-record",
-        action="store",
-        dest="crewstream_record",
-        default=None,
-        choices=("none", "once", "new_episodes", "all"),
-        help="cassette record mode (default: 'none' when $CI is set, else 'once')",
-    )
-    parser.addini(
-        "crewstream_record_mode", "default record mode (none, once, new_episodes, all)", default=""
-    )
-    parser.addini(
-        "crewstream_cassette_dir",
-        "directory for cassettes, relative to rootdir (default: cassettes/ beside each test file)",
-        default="",
-    )
-    parser.addini(
-        "crewstream_clock", "virtual (frozen, exact timestamps) or real", default="virtual"
-    )
-    parser.addini(
-        "crewstream_hermetic",
-        "isolate crewai in tests that use crewstream (telemetry off, temp storage, handlers reset)",
-        type="bool",
-        default=True,
-    )
-    parser.addini(
-        "crewstream_quiet",
-        "silence crewai's console rendering during tests",
-        type="bool",
-        default=True,
-    )
-    parser.addini(
-        "crewstream_redaction",
-        "redact secrets before any cassette or snapshot is written",
-        type="bool",
-        default=True,
-    )
-    parser.addini(
-        "crewstream_redact_patterns",
-        "extra regular expressions to redact, one per line (only the group named 'secret' when present)",
-        type="linelist",
-        default=[],
-    )
-    parser.addini(
-        "crewstream_redact_paths",
-        "extra JSON paths redacted in every cassette line, one per line ('*' one key, '**' any keys)",
-        type="linelist",
-        default=[],
-    )
-    group.addoption(
-        "--crewstream-block-network",
-        action="store_true",
-        dest="crewstream_block_network",
-        help="fail any connection to a non-loopback address, in every test (on by default in record mode 'none')",
-    )
-    group.addoption(
-        "--crewstream-unused",
-        action="store_true",
-        dest="crewstream_unused",
-        help="report cassettes (in the directories of the collected test modules) that no collected test uses",
-    )
-    group.addoption(
-        "--crewstream-prune",
-        action="store_true",
-        dest="crewstream_prune",
-        help="delete cassettes that no collected test uses (and temporary files of interrupted writes)",
-    )
-    group.addoption(
-        "--crewstream-conformance",
-        action="store_true",
-        dest="crewstream_conformance",
-        help="run the streaming-contract conformance suite against the installed crewai instead of the tests",
-    )
+    for name, help_text, keywords in SETTINGS:
+        if name.startswith("--"):
+            group.addoption(name, dest=name[2:].replace("-", "_"), help=help_text, **keywords)
+        else:
+            parser.addini(name, help_text, **keywords)
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    config.addinivalue_line(
-        "markers",
-        "crewstream(cassette=None, record=None, clock=None, hermetic=None, allow_unused=False): "
-        "configure crewstream recording for this test",
-    )
+    config.addinivalue_line("markers", MARKER_DOC)
     if config.getini("crewstream_hermetic"):
         from crewstream_testing.hermetic import quiet_environment
 
         quiet_environment()
+    # The conformance suite and the hygiene report are plugins of their own, loaded when
+    # asked for (registered in this order, so the hygiene report prints first).
+    helpers: list[Any] = []
+    if config.getoption("crewstream_conformance", False):
+        from crewstream_testing._conformance_item import ConformanceRun
+
+        helpers.append(ConformanceRun())
+    if config.getoption("crewstream_unused", False) or config.getoption("crewstream_prune", False):
+        from crewstream_testing._pytest_hygiene import CassetteHygiene
+
+        helpers.append(CassetteHygiene(lambda item: cassette_of(item, marker_options(item))))
+    for helper in helpers:
+        config.pluginmanager.register(helper)
+    config.stash[_HELPERS] = helpers
 
 
 def pytest_plugin_registered(plugin: Any, manager: pytest.PytestPluginManager) -> None:
@@ -124,7 +143,7 @@ def pytest_plugin_registered(plugin: Any, manager: pytest.PytestPluginManager) -
     # conftest (or a -p plugin) go to crewstream's own pluggy manager.
     names = getattr(plugin, "__dict__", None)
     if (
-        plugin is _this_module()
+        plugin is sys.modules[__name__]
         or names is None
         or not any(name.startswith("crewstream_") for name in names)
     ):
@@ -135,13 +154,9 @@ def pytest_plugin_registered(plugin: Any, manager: pytest.PytestPluginManager) -
     _registered.setdefault(id(manager), []).append(plugin)
 
 
-def _this_module() -> Any:
-    import sys
-
-    return sys.modules[__name__]
-
-
 def pytest_unconfigure(config: pytest.Config) -> None:
+    for helper in config.stash.get(_HELPERS, []):
+        config.pluginmanager.unregister(helper)
     plugins = _registered.pop(id(config.pluginmanager), [])
     if plugins:
         from crewstream_testing.hooks import unregister
@@ -150,14 +165,8 @@ def pytest_unconfigure(config: pytest.Config) -> None:
             unregister(plugin)
 
 
-def _test_name(item: pytest.Item) -> str:
-    """The test's name below its module (``TestA::test_x[1]``): classes keep same-named tests apart."""
-    return item.nodeid.split("::", 1)[-1]
-
-
-def _marker_options(item: pytest.Item) -> MarkerOptions:
-    from crewstream_testing.binding import MarkerOptions
-
+def marker_options(item: pytest.Item) -> MarkerOptions:
+    """The test's ``@pytest.mark.crewstream(...)`` arguments (defaults when unmarked)."""
     marker = item.get_closest_marker(MARKER)
     if marker is None:
         return MarkerOptions()
@@ -167,9 +176,6 @@ def _marker_options(item: pytest.Item) -> MarkerOptions:
 def pytest_collection_modifyitems(
     session: pytest.Session, config: pytest.Config, items: list[pytest.Item]
 ) -> None:
-    if config.getoption("crewstream_conformance", False):
-        items[:] = _conformance_items(session)
-        return
     for item in items:
         if (
             item.get_closest_marker(MARKER) is not None
@@ -184,23 +190,47 @@ def crewstream_hermetic(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[None]:
     """crewai isolated for this test (unless ``hermetic=False`` or ini ``crewstream_hermetic = false``)."""
-    options = _marker_options(request.node)
-    enabled = (
-        options.hermetic
-        if options.hermetic is not None
-        else request.config.getini("crewstream_hermetic")
-    )
+    options = marker_options(request.node)
+    enabled = options.hermetic
+    if enabled is None:
+        enabled = request.config.getini("crewstream_hermetic")
     if not enabled:
         yield
         return
     from crewstream_testing.hermetic import CrewaiIsolation
 
-    isolation = CrewaiIsolation(
-        tmp_path_factory.mktemp("crewai-storage"),
-        quiet=bool(request.config.getini("crewstream_quiet")),
-    )
-    with isolation:
+    storage = tmp_path_factory.mktemp("crewai-storage")
+    with CrewaiIsolation(storage, quiet=bool(request.config.getini("crewstream_quiet"))):
         yield
+
+
+def _hooks() -> Hooks:
+    from crewstream_testing.hooks import Hooks
+
+    return Hooks.current()
+
+
+def _redactor(config: pytest.Config, hooks: Hooks) -> Redactor:
+    from crewstream_testing.redact.redactor import Redactor
+
+    return Redactor(
+        enabled=bool(config.getini("crewstream_redaction")),
+        patterns=config.getini("crewstream_redact_patterns"),
+        paths=config.getini("crewstream_redact_paths"),
+    )
+
+
+def cassette_of(item: pytest.Item, options: MarkerOptions) -> Path:
+    """The cassette of ``item`` (``crewstream_cassette_dir``, the marker's ``cassette=``, the test name)."""
+    from crewstream_testing.files import cassette_path
+
+    ini_dir = item.config.getini("crewstream_cassette_dir")
+    return cassette_path(
+        Path(str(item.path)),
+        item.nodeid.split("::", 1)[-1],  # classes keep same-named tests apart
+        cassette=options.cassette,
+        cassette_dir=(item.config.rootpath / ini_dir) if ini_dir else None,
+    )
 
 
 @pytest.fixture
@@ -212,50 +242,30 @@ def stream_recorder(
     When the test body passes, the recorded streams are written to, or
     compared with, the test's cassette according to the record mode.
     """
-    from crewstream_testing.binding import CassetteBinding, cassette_path, resolve_mode
-    from crewstream_testing.recorder import Recorder
+    from crewstream_testing.binding import CassetteBinding
+    from crewstream_testing.kinds import resolve_mode
 
-    config = request.config
-    options = _marker_options(request.node)
-    mode = resolve_mode(
-        config.getoption("crewstream_record"),
-        options.record,
-        config.getini("crewstream_record_mode"),
+    config, item = request.config, request.node
+    options = marker_options(item)
+    hooks = _hooks()
+    binding = CassetteBinding.open(
+        cassette_of(item, options),
+        resolve_mode(
+            config.getoption("crewstream_record"),
+            options.record,
+            config.getini("crewstream_record_mode"),
+        ),
+        clock=options.clock or config.getini("crewstream_clock") or "virtual",
+        redactor=_redactor(config, hooks),
+        hooks=hooks,
+        test_id=item.nodeid,
+        allow_unused=options.allow_unused,
     )
-    clock = options.clock or config.getini("crewstream_clock") or "virtual"
-    ini_dir = config.getini("crewstream_cassette_dir")
-    path = cassette_path(
-        Path(str(request.node.path)),
-        _test_name(request.node),
-        cassette=options.cassette,
-        cassette_dir=(config.rootpath / ini_dir) if ini_dir else None,
-    )
-    recorder = Recorder(clock=clock, redactor=_redactor(config))
-    request.node.stash[_BINDING] = CassetteBinding(
-        recorder, path, mode, test_id=request.node.nodeid, allow_unused=options.allow_unused
-    )
-    # Real LLM calls made during the test are recorded into, or replayed from,
-    # this cassette (llm_replay); in mode none the network is blocked too.
-    from crewstream_testing.llm.tape import LLMTape
-    from crewstream_testing.netguard import NetworkGuard
-
-    tape = LLMTape.for_mode(
-        mode, path, recorder.llm_calls, test_id=request.node.nodeid, redactor=recorder.redactor
-    )
-    request.node.stash[_TAPE] = tape
-    guard = NetworkGuard()
+    item.stash[_BINDING] = binding
     try:
-        tape.activate()
-        if mode == "none":
-            guard.start()
-        yield recorder
+        yield binding.start()
     finally:
-        guard.stop()
-        tape.deactivate()
-        recorder.close()
-
-
-_TAPE = pytest.StashKey[Any]()
+        binding.stop()
 
 
 @pytest.fixture
@@ -270,11 +280,24 @@ def fake_llm(request: pytest.FixtureRequest) -> Iterator[FakeLLM]:
     llm = FakeLLM()
     yield llm
     llm.close()
-    if not item_failed(request.node) and not _marker_options(request.node).allow_unused:
+    if not item_failed(request.node) and not marker_options(request.node).allow_unused:
         llm.assert_all_consumed()
 
 
-_CALL_FAILED = pytest.StashKey[bool]()
+@pytest.fixture
+def crewstream_snapshot(snapshot: Any, request: pytest.FixtureRequest) -> Any:
+    """syrupy's ``snapshot`` storing frames as normalized ``.jsonl``: ``assert crewstream_snapshot == frames``.
+
+    Redacted as cassettes are: ``crewstream_redaction``, ``crewstream_redact_patterns``
+    and ``crewstream_redact_paths`` apply.
+    """
+    from crewstream_testing.snapshot import CrewstreamSnapshotExtension
+
+    hooks = _hooks()
+    extension = CrewstreamSnapshotExtension.configured(
+        redactor=_redactor(request.config, hooks), frame_hooks=hooks.frame
+    )
+    return snapshot.use_extension(extension)
 
 
 def item_failed(item: pytest.Item) -> bool:
@@ -310,8 +333,6 @@ def pytest_runtest_teardown(item: pytest.Item) -> Generator[None, None, None]:
         return (yield)
     finally:
         # A FakeLLM with scripted latency and no running clock froze time on its own.
-        import sys
-
         fake = sys.modules.get("crewstream_testing.llm.fake")
         if fake is not None:
             fake.stop_owned_clocks()
@@ -324,134 +345,20 @@ def pytest_runtest_call(item: pytest.Item) -> Generator[None, None, None]:
     result = yield
     binding = item.stash.get(_BINDING, None)
     if binding is not None:
-        from crewstream_testing.errors import CassetteMismatchError, CassetteNotFoundError
+        from crewstream_testing.errors import (
+            CassetteMismatchError,
+            CassetteMissError,
+            CassetteNotFoundError,
+        )
 
-        binding.recorder.close()
         problem = None
-        tape = item.stash.get(_TAPE, None)
         try:
-            if tape is not None and tape.misses:  # the app swallowed a CassetteMissError
-                problem = f"crewstream: {tape.misses[0]}"
-            else:
-                binding.finish()
-                if tape is not None and tape.replay and not binding.allow_unused:
-                    from crewstream_testing.hygiene import unused_calls_message
-
-                    unused = unused_calls_message(
-                        binding.path, tape.recorded, tape.used, binding.test_id
-                    )
-                    problem = None if unused is None else f"crewstream: {unused}"
-        except (CassetteMismatchError, CassetteNotFoundError) as exc:
+            binding.finish()
+        except (CassetteMismatchError, CassetteMissError, CassetteNotFoundError) as exc:
             problem = f"crewstream: {exc}"
         if problem is not None:
             pytest.fail(problem, pytrace=False)
     return result
-
-
-def _redactor(config: pytest.Config) -> Redactor:
-    from crewstream_testing.redact.redactor import Redactor
-
-    return Redactor(
-        enabled=bool(config.getini("crewstream_redaction")),
-        patterns=config.getini("crewstream_redact_patterns"),
-        paths=config.getini("crewstream_redact_paths"),
-    )
-
-
-# -- cassette hygiene: --crewstream-unused / --crewstream-prune -------------------------
-# Tests are collected in the process that runs them (an xdist worker): each
-# worker claims the cassettes of its collected tests and sends them to the
-# controller through ``workeroutput``; the report is made where the session ends.
-_USAGE = pytest.StashKey["CassetteUsage"]()
-_REPORT = pytest.StashKey[list[str]]()
-
-
-def _hygiene_wanted(config: pytest.Config) -> bool:
-    return bool(
-        config.getoption("crewstream_unused", False) or config.getoption("crewstream_prune", False)
-    )
-
-
-def _usage(config: pytest.Config) -> CassetteUsage:
-    from crewstream_testing.hygiene import CassetteUsage
-
-    usage = config.stash.get(_USAGE, None)
-    if usage is None:
-        usage = config.stash[_USAGE] = CassetteUsage()
-    return usage
-
-
-def _claim(usage: CassetteUsage, item: pytest.Item, add_root: bool) -> None:
-    from crewstream_testing.binding import cassette_path
-    from crewstream_testing.errors import CrewstreamUsageError
-
-    if not isinstance(item, pytest.Function):
-        return
-    ini_dir = item.config.getini("crewstream_cassette_dir")
-    base = (item.config.rootpath / ini_dir) if ini_dir else None
-    test_file = Path(str(item.path))
-    if add_root:
-        usage.add_root(cassette_path(test_file, "x", cassette=None, cassette_dir=base).parent)
-    try:
-        options = _marker_options(item)
-    except CrewstreamUsageError:
-        return  # the test fails with this error when it runs
-    usage.claim(
-        cassette_path(test_file, _test_name(item), cassette=options.cassette, cassette_dir=base)
-    )
-
-
-def pytest_deselected(items: list[pytest.Item]) -> None:
-    if items and _hygiene_wanted(items[0].config):
-        usage = _usage(items[0].config)
-        for item in items:
-            _claim(usage, item, add_root=False)
-
-
-def pytest_collection_finish(session: pytest.Session) -> None:
-    config = session.config
-    if not _hygiene_wanted(config):
-        return
-    usage = _usage(config)
-    if session.testsfailed:
-        usage.mark_incomplete(f"{session.testsfailed} collection error(s)")
-    # A module named with ::test selectors was collected in part: its other
-    # tests' cassettes are not looked at.
-    partial = {
-        (config.invocation_params.dir / arg.split("::")[0]).resolve()
-        for arg in config.args
-        if "::" in arg
-    }
-    for item in session.items:
-        _claim(usage, item, add_root=Path(str(item.path)).resolve() not in partial)
-
-
-@pytest.hookimpl(optionalhook=True)
-def pytest_testnodedown(node: Any, error: Any) -> None:
-    data = getattr(node, "workeroutput", {}).get("crewstream_usage")
-    if data is not None:
-        _usage(node.config).merge(data)
-
-
-def pytest_sessionfinish(session: pytest.Session) -> None:
-    config = session.config
-    if not _hygiene_wanted(config):
-        return
-    workeroutput = getattr(config, "workeroutput", None)
-    if workeroutput is not None:
-        workeroutput["crewstream_usage"] = _usage(config).to_json()
-        return
-    prune = bool(config.getoption("crewstream_prune"))
-    config.stash[_REPORT] = _usage(config).report(prune=prune, rootdir=config.rootpath)
-
-
-def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
-    for line in config.stash.get(_REPORT, []):
-        terminalreporter.write_line(line)
-    _conformance_summary(terminalreporter, config)
-
-
-# -- contract conformance: assertions, snapshots, the suite ------------------------------
 
 
 def pytest_assertrepr_compare(
@@ -463,82 +370,3 @@ def pytest_assertrepr_compare(
     from crewstream_testing.contract.assertions import compare_frames_repr
 
     return compare_frames_repr(op, left, right)
-
-
-@pytest.fixture
-def crewstream_snapshot(snapshot: Any) -> Any:
-    """syrupy's ``snapshot`` storing frames as normalized ``.jsonl``: ``assert crewstream_snapshot == frames``."""
-    from crewstream_testing.snapshot import CrewstreamSnapshotExtension
-
-    return snapshot.use_extension(CrewstreamSnapshotExtension)
-
-
-_SUITE = pytest.StashKey[Any]()
-
-
-class CrewstreamConformanceItem(pytest.Item):
-    """One promise of the streaming contract, checked against the installed crewai."""
-
-    def __init__(self, *, promise: Any, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self.promise = promise
-
-    def runtest(self) -> None:
-        from crewstream_testing.contract.suite import BROKEN, KNOWN, UNAVAILABLE
-
-        report = self.config.stash.get(_SUITE, None)
-        if report is None:
-            from crewstream_testing.contract.suite import run_suite
-
-            report = self.config.stash[_SUITE] = run_suite()
-        result = report.result(self.promise.id)
-        evidence = "\n".join(f"  evidence: {line}" for line in result.evidence)
-        if result.status == BROKEN:
-            pytest.fail(f"BROKEN: {self.promise.text}\n{evidence}", pytrace=False)
-        if result.status == UNAVAILABLE:
-            pytest.skip(f"unavailable in this crewai: {'; '.join(result.evidence)}")
-        if result.status == KNOWN:
-            self.user_properties.append(("crewstream_known_deviation", self.promise.id))
-
-    def reportinfo(self) -> tuple[Any, int | None, str]:
-        return (
-            self.path,
-            None,
-            f"crewstream conformance: {self.promise.scenario}: {self.promise.id}",
-        )
-
-
-def _conformance_items(session: pytest.Session) -> list[pytest.Item]:
-    from crewstream_testing.contract.suite import PROMISES
-
-    return [
-        CrewstreamConformanceItem.from_parent(
-            session,
-            name=promise.id,
-            nodeid=f"crewstream-conformance::{promise.id}",
-            promise=promise,
-        )
-        for promise in PROMISES
-    ]
-
-
-def _conformance_summary(terminalreporter: Any, config: pytest.Config) -> None:
-    report = config.stash.get(_SUITE, None)
-    if report is None:
-        return
-    from crewstream_testing.contract.suite import KNOWN
-
-    known = [result for result in report.results if result.status == KNOWN]
-    terminalreporter.section(
-        "crewstream conformance: known deviations of crewai " + str(report.crewai_version)
-    )
-    for result in known:
-        terminalreporter.write_line(f"KNOWN DEVIATION {result.promise.id}: {result.promise.text}")
-        terminalreporter.write_line(f"  why: {result.promise.known_deviation}")
-        for line in result.evidence:
-            terminalreporter.write_line(f"  evidence: {line}")
-    counts = report.counts()
-    terminalreporter.write_line(
-        f"{counts['held']} held, {counts['known-deviation']} known deviations, {counts['broken']} broken, "
-        f"{counts['unavailable']} unavailable"
-    )

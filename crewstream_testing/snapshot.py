@@ -17,13 +17,17 @@ This module imports syrupy; the pytest plugin imports it only inside the
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from typing import Any
+from collections.abc import Iterator, Sequence
+from typing import TYPE_CHECKING, Any
 
 import orjson
 from syrupy.extensions.single_file import SingleFileSnapshotExtension, WriteMode
 
 from crewstream_testing.frames import Frame
+
+if TYPE_CHECKING:
+    from crewstream_testing.normalize import FrameHook
+    from crewstream_testing.redact.redactor import Redactor
 
 CONTEXT_LINES = 1
 """Frames of context shown before and after the first divergence."""
@@ -34,12 +38,16 @@ _DUMP = orjson.OPT_SORT_KEYS
 
 def frames_of(data: Any) -> list[Frame]:
     """The frames to snapshot from a frame sequence, a stream session, a Recorder, a Cassette or a StreamRecord."""
-    if hasattr(data, "cassette") and callable(data.cassette) and hasattr(data, "raw_streams"):
-        return list(data.cassette().frames)  # a Recorder: already normalized
-    if hasattr(data, "llm_calls") and isinstance(getattr(data, "streams", None), list):
-        return list(data.frames)  # a Cassette
-    if hasattr(data, "frames") and not isinstance(data, list | tuple):
-        data = data.frames  # a session or a StreamRecord
+    from crewstream_testing.cassette import Cassette, StreamRecord
+    from crewstream_testing.frames import is_async_stream_session, is_stream_session
+    from crewstream_testing.recorder import Recorder
+
+    if isinstance(data, Recorder):
+        return list(data.cassette().frames)  # already normalized
+    if isinstance(data, Cassette):
+        return list(data.frames)
+    if isinstance(data, StreamRecord) or is_stream_session(data) or is_async_stream_session(data):
+        data = data.frames
     if isinstance(data, str | bytes) or not hasattr(data, "__iter__"):
         raise TypeError(
             f"crewstream_snapshot takes frames (StreamFrames, dicts or Frames), a stream session, "
@@ -48,26 +56,33 @@ def frames_of(data: Any) -> list[Frame]:
     return [Frame.coerce(frame) for frame in data]
 
 
-def serialize_frames(frames: list[Frame], *, timestamps: str | None = None) -> str:
+def serialize_frames(
+    frames: list[Frame],
+    *,
+    timestamps: str | None = None,
+    redactor: Redactor | None = None,
+    frame_hooks: Sequence[FrameHook] = (),
+) -> str:
     """Normalized, redacted JSON Lines, one frame per line, ending with a newline.
 
     ``timestamps`` is ``offset`` or ``zero``; by default ``offset`` while
     crewstream's virtual clock runs (exact, reproducible offsets) and ``zero``
-    otherwise (real-clock offsets differ from run to run).
+    otherwise (real-clock offsets differ from run to run). ``redactor`` is the
+    one the plugin built from the ``crewstream_redact*`` settings (a default
+    ``Redactor()`` when None); ``frame_hooks`` the normalize-frame hooks in force.
     """
+    from crewstream_testing.cassette import Cassette, StreamRecord
     from crewstream_testing.clock import active_clock
-    from crewstream_testing.hooks import frame_hooks
     from crewstream_testing.normalize import Normalizer
+    from crewstream_testing.redact.redactor import Redactor
 
     if timestamps is None:
         timestamps = "offset" if active_clock() is not None else "zero"
-    normalizer = Normalizer(timestamps=timestamps, frame_hooks=frame_hooks())
+    normalizer = Normalizer(timestamps=timestamps, frame_hooks=frame_hooks)
     normalized = normalizer.normalize_streams([frames])[0]
     # secrets never reach disk: the same redaction as cassettes get
-    from crewstream_testing.cassette import Cassette, StreamRecord
-    from crewstream_testing.redact.redactor import Redactor
-
-    redacted = Redactor().cassette(Cassette(streams=[StreamRecord("unknown", normalized)]))
+    redactor = redactor if redactor is not None else Redactor()
+    redacted = redactor.cassette(Cassette(streams=[StreamRecord("unknown", normalized)]))
     normalized = redacted.streams[0].frames
     dumps = orjson.dumps
     return "".join(dumps(frame.to_dict(), option=_DUMP).decode() + "\n" for frame in normalized)
@@ -80,11 +95,28 @@ class CrewstreamSnapshotExtension(SingleFileSnapshotExtension):
     file_extension = "jsonl"
     timestamps: str | None = None
     """``offset``, ``zero``, or None (``offset`` under the virtual clock, else ``zero``)."""
+    redactor: Redactor | None = None
+    """The redaction in force (the plugin's, from the ini keys); None: a default ``Redactor()``."""
+    frame_hooks: Sequence[FrameHook] = ()
+    """The ``crewstream_normalize_frame`` hooks in force."""
+
+    @classmethod
+    def configured(
+        cls, *, redactor: Redactor | None, frame_hooks: Sequence[FrameHook] = ()
+    ) -> type[CrewstreamSnapshotExtension]:
+        """A subclass bound to ``redactor`` and ``frame_hooks`` (syrupy takes an extension class)."""
+        attributes = {"redactor": redactor, "frame_hooks": tuple(frame_hooks)}
+        return type(cls.__name__, (cls,), attributes)
 
     def serialize(self, data: Any, **_: Any) -> str:
         if isinstance(data, str):
             return data
-        return serialize_frames(frames_of(data), timestamps=self.timestamps)
+        return serialize_frames(
+            frames_of(data),
+            timestamps=self.timestamps,
+            redactor=self.redactor,
+            frame_hooks=self.frame_hooks,
+        )
 
     def diff_snapshots(self, serialized_data: Any, snapshot_data: Any) -> str:
         return "\n".join(divergence_lines(str(snapshot_data), str(serialized_data)))
@@ -120,10 +152,11 @@ def divergence_lines(snapshot: str, received: str, context: int = CONTEXT_LINES)
     b = _parse(new[index]) if index < len(new) else None
     more: list[str] = []
     if a is not None and b is not None:
-        from crewstream_testing.diff import MAX_FIELD_LINES, field_diff
+        from crewstream_testing.diff import MAX_FIELD_LINES, first_divergence
 
-        diffs = list(field_diff(a, b))
-        if (a.get("channel"), a.get("type")) != (b.get("channel"), b.get("type")):
+        divergence = first_divergence([a], [b])
+        diffs = [] if divergence is None else list(divergence.fields)
+        if divergence is not None and divergence.relabelled:
             diffs.insert(0, f"  expected {_label(a)}, received {_label(b)}")
         lines.extend(diffs[:1])
         more = diffs[1:MAX_FIELD_LINES]
