@@ -360,7 +360,7 @@
       if (other && i < other.stream.n) host.appendChild(frameSection(other.stream, i, DATA.sides[1 - stream.side].label));
     }
     highlight();
-    views[stream.side].list.scrollTo(i);
+    views.forEach(function (v) { if (v && (DATA.compare || v === views[stream.side])) v.list.scrollTo(i); });
   }
   function divergenceSection(div) {
     var box = section("first divergence" + (div.frame === null ? "" : ": frame " + div.frame), "divergence-diff");
