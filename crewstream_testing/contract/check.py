@@ -23,9 +23,12 @@ from xml.etree import ElementTree
 
 import orjson
 
-from crewstream_testing.cassette import Cassette, StreamRecord, atomic_write
+from crewstream_testing.cassette import Cassette, StreamRecord
 from crewstream_testing.contract.checker import RULES, Violation, check_frames, infer_source
+from crewstream_testing.contract.routes import Routes, resolve_routes
 from crewstream_testing.errors import CassetteFormatError, CrewstreamUsageError
+from crewstream_testing.files import atomic_write, cassette_files
+from crewstream_testing.hooks import channel_route_tables
 
 CASSETTE_RULES: dict[str, str] = {
     "cassette-end": "a stream's recorded ending agrees with its frames: 'result' carries no error and "
@@ -72,52 +75,40 @@ class FileCheck:
 
 def discover(paths: Sequence[str | os.PathLike[str]]) -> list[Path]:
     """The files to check: files as given, directories searched for ``*.jsonl`` / ``*.json`` (sorted)."""
-    found: list[Path] = []
-    for raw in paths:
-        path = Path(raw)
-        if path.is_dir():
-            found.extend(
-                sorted(
-                    p
-                    for p in path.rglob("*")
-                    if p.suffix in SUFFIXES and p.is_file() and not p.name.startswith(".")
-                )
-            )
-        elif path.is_file():
-            found.append(path)
-        else:
-            raise CrewstreamUsageError(
-                f"{str(path)!r} does not exist; pass cassettes, frame files or directories"
-            )
-    return found
+    return cassette_files(paths, suffixes=SUFFIXES, must_exist=True)
 
 
-def check_file(path: Path) -> FileCheck:
-    """Check one cassette or frame file; an unreadable file gets ``error`` (with file and line)."""
+def check_file(path: Path, routes: Routes | None = None) -> FileCheck:
+    """Check one cassette or frame file; an unreadable file gets ``error`` (with file and line).
+
+    ``routes`` is the channel routing table (the built-in one when None).
+    """
     try:
         data = path.read_bytes()
     except OSError as exc:
         return FileCheck(path, "unreadable", error=f"{path}: cannot read ({exc.strerror or exc})")
     first = data.lstrip()[:1]
     if first == b"[":
-        return _check_frame_array(path, data)
+        return _check_frame_array(path, data, routes)
     head = data.split(b"\n", 1)[0]
     if b'"header"' in head and b'"kind"' in head:
         try:
             cassette = Cassette.loads(data, path=path)
         except CassetteFormatError as exc:
             return FileCheck(path, "cassette", error=str(exc))
-        return FileCheck(path, "cassette", check_cassette(cassette))
-    return _check_frame_lines(path, data)
+        return FileCheck(path, "cassette", check_cassette(cassette, routes))
+    return _check_frame_lines(path, data, routes)
 
 
-def check_cassette(cassette: Cassette) -> list[StreamCheck]:
+def check_cassette(cassette: Cassette, routes: Routes | None = None) -> list[StreamCheck]:
     """``check_frames`` and the cassette rules on every stream of a cassette."""
     out = []
     for index, stream in enumerate(cassette.streams):
         started = time.perf_counter()
         complete = stream.outcome in ("result", "error")
-        violations = check_frames(stream.frames, source=stream.source, complete=complete)
+        violations = check_frames(
+            stream.frames, source=stream.source, complete=complete, routes=routes
+        )
         violations.extend(cassette_end(stream))
         ending = stream.outcome
         if stream.error:
@@ -178,10 +169,10 @@ def cassette_end(stream: StreamRecord) -> list[Violation]:
     return found
 
 
-def _check_frames_of(path: Path, frames: list[Any]) -> FileCheck:
+def _check_frames_of(path: Path, frames: list[Any], routes: Routes | None) -> FileCheck:
     started = time.perf_counter()
     source = infer_source(frames)
-    violations = check_frames(frames, source=source)
+    violations = check_frames(frames, source=source, routes=routes)
     return FileCheck(
         path,
         "frames",
@@ -198,17 +189,17 @@ def _check_frames_of(path: Path, frames: list[Any]) -> FileCheck:
     )
 
 
-def _check_frame_array(path: Path, data: bytes) -> FileCheck:
+def _check_frame_array(path: Path, data: bytes, routes: Routes | None) -> FileCheck:
     try:
         frames = orjson.loads(data)
     except orjson.JSONDecodeError as exc:
         return FileCheck(path, "frames", error=f"{path}: not valid JSON ({exc})")
     if not isinstance(frames, list):
         return FileCheck(path, "frames", error=f"{path}: expected a JSON array of frames")
-    return _check_frames_of(path, frames)
+    return _check_frames_of(path, frames, routes)
 
 
-def _check_frame_lines(path: Path, data: bytes) -> FileCheck:
+def _check_frame_lines(path: Path, data: bytes, routes: Routes | None) -> FileCheck:
     frames = []
     for number, line in enumerate(data.splitlines(), start=1):
         if not line.strip():
@@ -228,7 +219,7 @@ def _check_frame_lines(path: Path, data: bytes) -> FileCheck:
                 error=f"{path}:{number}: expected a frame (a JSON object), found {type(frame).__name__}",
             )
         frames.append(frame)
-    return _check_frames_of(path, frames)
+    return _check_frames_of(path, frames, routes)
 
 
 # -- reporting ---------------------------------------------------------------------------------
@@ -397,11 +388,13 @@ def run_check(
         raise CrewstreamUsageError(
             f"no cassettes or frame files (*.jsonl, *.json) under {', '.join(map(repr, paths))}"
         )
+    # the crewstream_channel_routes hooks of installed packages (entry points) apply
+    routes = resolve_routes(hooked=channel_route_tables())
     started = time.perf_counter()
     progress = Progress(len(files), progress_stream)
     results = []
     for done, path in enumerate(files, start=1):
-        results.append(check_file(path))
+        results.append(check_file(path, routes))
         progress.update(done, str(path))
     progress.close()
     seconds = time.perf_counter() - started
