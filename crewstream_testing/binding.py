@@ -66,6 +66,7 @@ class StreamRecorder(Recorder):
     def assert_conforms(self, **options: Any) -> None:
         """Every recorded stream conforms (``assertions.assert_conforms``; closed ones: complete=False)."""
         __tracebackhide__ = True
+        options["routes"] = self._routes(options.get("routes"))
         assertions.assert_conforms(self, **options)
 
     def assert_ordered(self, types: Sequence[str] | None = None) -> None:
@@ -76,7 +77,12 @@ class StreamRecorder(Recorder):
     def assert_routed(self, routes: Any = None) -> None:
         """Every recorded frame sits on its type's channel (``assertions.assert_routed``)."""
         __tracebackhide__ = True
-        assertions.assert_routed(self, routes)
+        assertions.assert_routed(self, self._routes(routes))
+
+    def _routes(self, routes: Any) -> Any:
+        # the crewstream_channel_routes hooks' routes, then the test's own (type by type)
+        hooked = self.hooks.route_table() if isinstance(self.hooks, Hooks) else {}
+        return {**hooked, **routes} if hooked and routes else (routes or hooked or None)
 
     def assert_result_gated(self, session: Any) -> Any:
         """``assertions.assert_result_gated`` on a session (recorded, or recorded now)."""
