@@ -439,7 +439,7 @@
     if (div) {
       var banner = $("divergence-banner");
       banner.hidden = false;
-      banner.textContent = div.frame === null ? div.lines[0] : "first divergence at frame " + div.frame + ": " + div.lines[0];
+      banner.textContent = div.lines[0].indexOf("first divergence") >= 0 ? div.lines[0] : "first divergence: " + div.lines[0];
       banner.dataset.frame = div.frame === null ? "" : div.frame;
     } else if (DATA.compare) {
       $("divergence-banner").hidden = false;
