@@ -16,10 +16,11 @@ from crewstream_support.sse_server import Answer, SSEServer, echo_responder, las
 from pydantic import BaseModel
 
 from crewstream_testing.cassette import Cassette
-from crewstream_testing.errors import CassetteMissError
+from crewstream_testing.errors import CassetteFormatError, CassetteMissError, ReplayedLLMError
 from crewstream_testing.hermetic import CrewaiIsolation
-from crewstream_testing.llm.fake import FakeLLM, reply, tool_call
-from crewstream_testing.llm.tape import LLMTape, ReplayedLLMError, active_tape
+from crewstream_testing.llm import FakeLLM, LLMTape, active_tape, reply, tool_call
+from crewstream_testing.llm.matching import MatchRequest
+from crewstream_testing.llm.records import rebuild_error
 from crewstream_testing.netguard import NetworkGuard
 from crewstream_testing.recorder import Recorder
 
@@ -72,11 +73,27 @@ def real_llm(url: str, **kwargs: Any) -> Any:
 
 @contextmanager
 def taped(
-    mode: str, path: Path, tmp_path: Path, *, block: bool = False
+    mode: str,
+    path: Path,
+    tmp_path: Path,
+    *,
+    block: bool = False,
+    match_request: MatchRequest | None = None,
 ) -> Iterator[tuple[Recorder, LLMTape]]:
-    """What the stream_recorder fixture sets up: a Recorder, an active tape, optionally no network."""
+    """What the stream_recorder fixture sets up: a Recorder, an active tape, optionally no network.
+
+    The cassette is parsed once, here, and handed to the tape, as the binding does.
+    """
     recorder = Recorder(clock="virtual")
-    tape = LLMTape.for_mode(mode, path, recorder.llm_calls, test_id="tests/x.py::test_x")
+    tape = LLMTape.for_mode(
+        mode,
+        path,
+        recorder.llm_calls,
+        cassette=Cassette.load(path) if path.exists() else None,
+        test_id="tests/x.py::test_x",
+        redactor=recorder.redactor,
+        match_request=match_request,
+    )
     guard = NetworkGuard()
     with CrewaiIsolation(tmp_path / f"storage-{mode}"), tape:
         if block:
@@ -399,8 +416,6 @@ def test_errors_structured_results_and_thinking_replay_from_a_user_subclass(tmp_
 
 
 def test_a_rebuilt_error_keeps_its_class_or_its_name() -> None:
-    from crewstream_testing.llm.tape import rebuild_error
-
     timeout = rebuild_error({"type": "TimeoutError", "module": "builtins", "message": "slow"})
     assert type(timeout) is TimeoutError and str(timeout) == "slow"
     stand_in = rebuild_error({"type": "SDKError", "module": __name__, "message": "quota"})
@@ -440,7 +455,7 @@ def test_interception_covers_later_classes_super_chains_threads_and_is_undone(
 
 
 def test_a_match_hook_can_accept_a_different_request(tmp_path: Path) -> None:
-    from crewstream_testing.hooks import register, unregister
+    from crewstream_testing.hooks import match_request_hook, register, unregister
 
     path = tmp_path / "cassette.jsonl"
     with taped("all", path, tmp_path) as (recorder, _):
@@ -460,7 +475,8 @@ def test_a_match_hook_can_accept_a_different_request(tmp_path: Path) -> None:
     plugin = Plugin()
     register(plugin)
     try:
-        with taped("none", path, tmp_path) as (_, tape):
+        # the hook is handed to the tape (hooks.py fetches it), never fetched by the tape
+        with taped("none", path, tmp_path, match_request=match_request_hook()) as (_, tape):
             assert Recordable([]).call("a reworded question") == "recorded answer"
     finally:
         unregister(plugin)
@@ -485,3 +501,76 @@ def test_the_cassette_stores_no_secret_from_the_llm_configuration(
     request = json.loads(data.splitlines()[-1])["request"]
     assert request["params"] == {"temperature": 0.2, "seed": 7, "stream": False}
     assert server[0].requests[-1]["messages"] == [{"role": "user", "content": "Hi"}]
+
+
+@pytest.mark.parametrize(
+    ("data", "problem"),
+    [
+        (b"", "the cassette is empty (no header line)"),
+        (b"\x1f\x8b\x08\x00\x00\x00", "contains a NUL byte"),
+        (b"version https://git-lfs.github.com/spec/v1\noid sha256:ab\n", "a Git LFS pointer"),
+    ],
+    ids=["empty", "gzip", "lfs-pointer"],
+)
+def test_an_unreadable_cassette_is_reported_not_replayed_as_having_no_calls(
+    tmp_path: Path, data: bytes, problem: str
+) -> None:
+    path = tmp_path / "cassette.jsonl"
+    path.write_bytes(data)
+    with pytest.raises(CassetteFormatError) as raised:
+        LLMTape.for_mode("none", path, [])
+    assert str(raised.value).startswith(f"{path}:1: {problem}")
+
+
+def test_the_tape_replays_the_parsed_cassette_it_is_handed(tmp_path: Path) -> None:
+    path = tmp_path / "cassette.jsonl"
+    with taped("all", path, tmp_path) as (recorder, _):
+        Recordable(["from the cassette"]).call("q")
+    recorder.save(path)
+    cassette = Cassette.load(path)
+    path.unlink()  # the tape reads nothing itself: the parsed cassette is all it has
+    tape = LLMTape.for_mode("once", cassette=cassette)
+    assert (tape.replay, tape.record_misses, tape.path) == (True, False, path)
+    with tape:
+        assert Recordable([]).call("q") == "from the cassette"
+    assert tape.used == {0}
+    assert LLMTape.for_mode("all", cassette=cassette).recorded == []
+    assert LLMTape.for_mode("none").replay is True  # no cassette in mode none: every call misses
+
+
+def test_a_miss_message_shows_the_live_prompt_redacted(tmp_path: Path) -> None:
+    path = tmp_path / "cassette.jsonl"
+    with taped("all", path, tmp_path) as (recorder, _):
+        Recordable(["answer"]).call("the question")
+    recorder.save(path)
+    pasted = "sk-live-" + secrets.token_hex(16)
+    with taped("none", path, tmp_path) as (_, tape), pytest.raises(CassetteMissError) as raised:
+        Recordable([]).call(f"my key is {pasted}")
+    message = str(raised.value)
+    assert pasted not in message
+    assert "    user: 'my key is <redacted:1>'\n" in message
+    assert "    messages.0.content: 'the question' -> 'my key is <redacted>'\n" in message
+    assert tape.misses == [raised.value]
+
+
+def test_the_llm_credentials_are_handed_to_the_redactor(server: Any, tmp_path: Path) -> None:
+    header_secret = "hdr-" + secrets.token_hex(12)
+    url_password = "pw" + secrets.token_hex(8)
+    path = tmp_path / "cassette.jsonl"
+    with taped("all", path, tmp_path) as (recorder, _):
+        url = server[0].url.replace("127.0.0.1", f"user:{url_password}@127.0.0.1")
+        llm = real_llm(url, default_headers={"X-Api-Key": header_secret})
+        # the echo server says the prompt back: the secrets land in messages and chunks
+        assert llm.call(f"echo {header_secret} and {url_password}") == (
+            f"You said: echo {header_secret} and {url_password}"
+        )
+    assert server[0].requests[-1]["messages"][0]["content"].startswith("echo hdr-")
+    recorder.save(path)
+    data = path.read_text()
+    for secret in (API_KEY, header_secret, url_password):
+        assert secret not in data
+    (call,) = Cassette.load(path).llm_calls
+    assert call["request"]["messages"] == [
+        {"role": "user", "content": "echo <redacted:1> and <redacted:2>"}
+    ]
+    assert call["result"]["value"] == "You said: echo <redacted:1> and <redacted:2>"

@@ -1,0 +1,257 @@
+"""The stored form of one LLM call, and the way back to a reply.
+
+A recorded call is one ``llm_call`` line of the cassette: the request (model,
+messages, tools as schemas, the parameters that matter, the ``response_model``
+class), every chunk with its kind (``text`` / ``thinking`` / ``tool_call`` with
+its tool_call dict), the completed event's fields, the return value (text,
+tool-call list or structured object as class path + JSON), or the error (type,
+message, and the failed event's text). Never the API key, the base URL or
+headers: ``llm_secrets`` reads them only to hand them to the redactor.
+
+``plan_from_record`` turns a recorded call back into the ``ReplyPlan`` the
+chunk engine emits.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Mapping
+from typing import Any
+from urllib.parse import parse_qsl, urlsplit
+
+from pydantic import BaseModel
+
+from crewstream_testing.errors import ReplayedLLMError
+from crewstream_testing.llm.engine import CallArgs, effective_stream, mark_error_event
+from crewstream_testing.llm.script import ReplyPlan, check_recorded_chunks
+from crewstream_testing.recorder import to_jsonable
+from crewstream_testing.redact.redactor import looks_like_credential_key
+
+PARAM_NAMES = (
+    "temperature",
+    "top_p",
+    "max_tokens",
+    "max_completion_tokens",
+    "seed",
+    "n",
+    "frequency_penalty",
+    "presence_penalty",
+    "reasoning_effort",
+    "response_format",
+)
+"""LLM attributes stored with a recorded request (when set): informative, not matched."""
+
+HEADER_ATTRIBUTES = ("default_headers", "extra_headers", "headers")
+"""LLM attributes that may hold request headers (credentials among them)."""
+
+URL_ATTRIBUTES = ("base_url", "api_base")
+"""LLM attributes that may hold a provider URL (with credentials in it)."""
+
+
+# -- the request ------------------------------------------------------------------------------
+
+
+def request_record(llm: Any, args: CallArgs, method: str) -> dict[str, Any]:
+    """The stored form of a call's request (JSON-ready, not normalized yet)."""
+    messages = args.messages
+    if isinstance(messages, str):
+        messages = [{"role": "user", "content": messages}]
+    params: dict[str, Any] = {}
+    for name in PARAM_NAMES:
+        value = getattr(llm, name, None)
+        if value is None:
+            continue
+        params[name] = class_path(value) if isinstance(value, type) else to_jsonable(value)
+    stop = getattr(llm, "stop", None)
+    if stop:
+        params["stop"] = list(stop)
+    params["stream"] = effective_stream(llm)
+    response_model = args.response_model
+    return {
+        "model": str(getattr(llm, "model", "")),
+        "provider": type(llm).__name__,
+        "method": method,
+        "messages": to_jsonable(messages),
+        "tools": None if not args.tools else to_jsonable(list(args.tools)),
+        "params": params,
+        "response_model": None if response_model is None else class_path(response_model),
+    }
+
+
+def llm_secrets(llm: Any) -> dict[str, str]:
+    """The credentials an LLM object holds, ``{value: what it is}``: never stored, always redacted.
+
+    The API key; the values of headers whose name says credential (an
+    ``Authorization`` header's token too); the password, and query values
+    whose name says credential, of a base URL.
+    """
+    found: dict[str, str] = {}
+    key = getattr(llm, "api_key", None)
+    if isinstance(key, str) and key:
+        found[key] = "LLM api_key"
+    for attribute in HEADER_ATTRIBUTES:
+        headers = getattr(llm, attribute, None)
+        if not isinstance(headers, Mapping):
+            continue
+        for name, value in headers.items():
+            if not isinstance(value, str) or not looks_like_credential_key(str(name)):
+                continue
+            found.setdefault(value, f"LLM header {name}")
+            scheme, _, token = value.partition(" ")
+            if token and scheme.lower() in ("bearer", "basic", "token"):
+                found.setdefault(token, f"LLM header {name}")
+    for attribute in URL_ATTRIBUTES:
+        url = getattr(llm, attribute, None)
+        if not isinstance(url, str) or not url:
+            continue
+        try:
+            parts = urlsplit(url)
+            password = parts.password
+        except ValueError:  # a malformed URL: nothing to read from it
+            continue
+        if password:
+            found.setdefault(password, f"LLM {attribute} password")
+        for name, value in parse_qsl(parts.query):
+            if value and looks_like_credential_key(name):
+                found.setdefault(value, f"LLM {attribute} {name}")
+    return found
+
+
+# -- what the call emitted and returned -------------------------------------------------------
+
+
+def chunk_record(event: Any) -> dict[str, Any]:
+    """The stored form of an ``llm_stream_chunk`` / ``llm_thinking_chunk`` event."""
+    if getattr(event, "type", None) == "llm_thinking_chunk":
+        return {
+            "kind": "thinking",
+            "text": event.chunk,
+            "tool_call": None,
+            "call_type": None,
+            "response_id": getattr(event, "response_id", None),
+        }
+    tool_call = getattr(event, "tool_call", None)
+    call_type = getattr(event, "call_type", None)
+    return {
+        "kind": "tool_call" if tool_call is not None else "text",
+        "text": event.chunk,
+        "tool_call": None if tool_call is None else to_jsonable(tool_call),
+        "call_type": None if call_type is None else getattr(call_type, "value", str(call_type)),
+        "response_id": getattr(event, "response_id", None),
+    }
+
+
+def completed_record(event: Any) -> dict[str, Any]:
+    """The stored fields of an ``llm_call_completed`` event."""
+    call_type = getattr(event, "call_type", None)
+    return {
+        "response": to_jsonable(event.response),
+        "call_type": getattr(call_type, "value", "llm_call"),
+        "messages": to_jsonable(getattr(event, "messages", None)),
+        "usage": to_jsonable(getattr(event, "usage", None)),
+        "finish_reason": getattr(event, "finish_reason", None),
+        "response_id": getattr(event, "response_id", None),
+    }
+
+
+def error_record(exc: BaseException, failed_event: str | None) -> dict[str, Any]:
+    """The stored form of the error a call raised (and the failed event's text)."""
+    return {
+        "type": type(exc).__name__,
+        "module": type(exc).__module__,
+        "message": str(exc),
+        "event": failed_event,
+    }
+
+
+def result_record(result: Any) -> dict[str, Any]:
+    """How a call's return value is stored: text, tool calls, a structured object or a JSON value."""
+    if isinstance(result, str):
+        return {"kind": "text", "value": result}
+    if isinstance(result, BaseModel):
+        return {
+            "kind": "structured",
+            "model": class_path(type(result)),
+            "value": result.model_dump(mode="json"),
+        }
+    if isinstance(result, list) and all(
+        isinstance(item, Mapping) and "function" in item for item in result
+    ):
+        return {"kind": "tool_calls", "value": to_jsonable(result)}
+    return {"kind": "value", "value": to_jsonable(result)}
+
+
+# -- a recorded call becomes a reply ---------------------------------------------------------
+
+
+def plan_from_record(record: Mapping[str, Any], args: CallArgs) -> ReplyPlan:
+    """The ``ReplyPlan`` that re-emits a recorded call and returns its value."""
+    chunks = list(record.get("chunks") or [])
+    check_recorded_chunks(chunks)
+    error = record.get("error")
+    if error:
+        exc = rebuild_error(error)
+        mark_error_event(exc, error.get("event"))
+        return ReplyPlan(recorded_chunks=chunks, error=exc, error_after=len(chunks))
+    completed = record.get("completed") or {}
+    result = rebuild_result(record.get("result") or {}, args.response_model)
+    return ReplyPlan(
+        recorded_chunks=chunks,
+        response=completed.get("response", result if isinstance(result, str) else None),
+        call_type=completed.get("call_type") or "llm_call",
+        result=result,
+        usage=completed.get("usage"),
+        finish_reason=completed.get("finish_reason"),
+        response_id=completed.get("response_id"),
+        event_messages=completed.get("messages"),
+    )
+
+
+def rebuild_result(stored: Mapping[str, Any], response_model: Any) -> Any:
+    """The value a recorded call returned."""
+    kind = stored.get("kind")
+    value = stored.get("value")
+    if kind == "structured":
+        cls = load_class(str(stored.get("model", ""))) or response_model
+        if cls is not None and hasattr(cls, "model_validate"):
+            return cls.model_validate(value)
+        return value
+    if kind == "none":
+        return None
+    return value
+
+
+def rebuild_error(stored: Mapping[str, Any]) -> BaseException:
+    """The exception a recorded call raised: the original class when it takes a message, else a stand-in."""
+    message = str(stored.get("message", ""))
+    name = str(stored.get("type", "Exception"))
+    module = str(stored.get("module", ""))
+    cls = load_class(f"{module}:{name}") if module else None
+    if cls is not None and issubclass(cls, Exception):
+        try:
+            exc = cls(message)
+        except Exception:  # constructors that need more than a message (SDK errors)
+            exc = None
+        if exc is not None and str(exc) == message:
+            return exc
+    stand_in: type[ReplayedLLMError] = type(
+        name, (ReplayedLLMError,), {"__module__": module or __name__}
+    )
+    return stand_in(message)
+
+
+def class_path(cls: type) -> str:
+    """``module:qualname`` of a class, as a recorded call stores it."""
+    return f"{cls.__module__}:{cls.__qualname__}"
+
+
+def load_class(path: str) -> type | None:
+    """The class at ``module:qualname``, or None when it cannot be imported."""
+    module_name, _, qualname = path.partition(":")
+    try:
+        target: Any = importlib.import_module(module_name)
+        for part in qualname.split("."):
+            target = getattr(target, part)
+    except (ImportError, AttributeError):
+        return None
+    return target if isinstance(target, type) else None
