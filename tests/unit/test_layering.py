@@ -111,9 +111,11 @@ def describe(graph: grimp.ImportGraph, component: list[str]) -> list[str]:
                     f"{detail['line_contents'].strip()}"
                 )
                 (upward if against else other).append(text)
-    lines = ["  against the layers (a lower step importing a higher one):", *upward]
+    lines = []
+    if upward:
+        lines += ["  against the layers (a lower step importing a higher one):", *upward]
     if other:
-        lines += ["  the rest of the cycle:", *other]
+        lines += ["  the rest of the cycle:" if upward else "  its imports:", *other]
     return lines
 
 
