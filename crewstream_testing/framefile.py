@@ -21,7 +21,7 @@ from crewstream_testing.cassette import Cassette, StreamRecord
 from crewstream_testing.errors import CassetteFormatError
 from crewstream_testing.frames import Frame, infer_source
 
-_FIX_LINE = "one JSON object (a frame) per line, as crewstream_snapshot writes; or re-run pytest --snapshot-update"
+_FIX_LINE = "one JSON object (a frame) per line"
 
 
 def is_cassette(data: bytes) -> bool:
