@@ -91,12 +91,14 @@ class LLMTape:
         (pass ``path`` too, for messages, when it is not ``cassette.path``).
         Given only ``path``, the file there is parsed when it exists.
         """
-        if cassette is None and path is not None and path.exists():
+        exists = cassette is not None or (path is not None and path.exists())
+        replay = record_action(mode, exists) != "write"
+        if cassette is None and path is not None and exists and replay:
+            # mode all re-records: a cassette it overwrites is not read (it may be unreadable)
             cassette = Cassette.load(path)
         if path is None and cassette is not None:
             path = cassette.path
         captured = [] if captured is None else captured
-        replay = record_action(mode, cassette is not None) != "write"
         recorded = list(cassette.llm_calls) if replay and cassette is not None else []
         if records_misses(mode) and cassette is not None:
             # the rewritten cassette keeps the calls it had, new ones follow

@@ -520,6 +520,8 @@ def test_an_unreadable_cassette_is_reported_not_replayed_as_having_no_calls(
     with pytest.raises(CassetteFormatError) as raised:
         LLMTape.for_mode("none", path, [])
     assert str(raised.value).startswith(f"{path}:1: {problem}")
+    # re-recording (mode all) overwrites it without reading it
+    assert LLMTape.for_mode("all", path, []).replay is False
 
 
 def test_the_tape_replays_the_parsed_cassette_it_is_handed(tmp_path: Path) -> None:
