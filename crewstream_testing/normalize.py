@@ -120,6 +120,8 @@ class Normalizer:
         self._values: dict[str, str] = {}
         self._counters: dict[str, int] = {}
         self._t0: float | None = None
+        self._known: dict[tuple[str, str], Any] = {}
+        self._namespaces: dict[tuple[str, ...], list[str]] = {}
 
     # -- placeholders -----------------------------------------------------------
     def placeholder(self, kind: str, value: str) -> str:
@@ -217,24 +219,52 @@ class Normalizer:
                 fid = envelope[0]
                 if fid not in frame_ids:
                     frame_ids[fid] = fid if _PLACEHOLDER_RE.fullmatch(fid) else f"#{len(frame_ids)}"
+        self._known.clear()  # new frame ids may turn a <uuid:N> into a #N
+        self._namespaces.clear()
         return [
             [self._line(envelope, s, i) for i, envelope in enumerate(stream)]
             for s, stream in enumerate(read)
         ]
 
+    def _data(self, data: dict[str, Any]) -> dict[str, Any]:
+        # A top-level string normalizes the same way every time once the frame ids
+        # are known (its placeholder is then fixed): the agent role, call id, model ...
+        # repeated on every chunk frame are looked up, not normalized again.
+        known = self._known
+        value = self.value
+        out: dict[str, Any] = {}
+        for key, item in data.items():
+            if item is None:
+                out[key] = None
+            elif type(item) is str:
+                pair = (key, item)
+                done = known.get(pair)
+                if done is None:
+                    done = known[pair] = value(item, key)
+                out[key] = done
+            else:
+                out[key] = value(item, key)
+        return out
+
+    def _namespace(self, namespace: list[str]) -> list[str]:
+        # every chunk frame of a call repeats its namespace: normalized once, copied
+        key = tuple(namespace)
+        done = self._namespaces.get(key)
+        if done is None:
+            done = self._namespaces[key] = [self.text(part) for part in namespace]
+        return list(done)
+
     def _line(self, envelope: _Envelope, stream_index: int, frame_index: int) -> dict[str, Any]:
         fid, ftype, channel, seq, namespace, timestamp, parent, previous, data, version = envelope
-        value = self.value
-        text = self.text
         # data first: a call id met under "call_id" names its kind before the
         # namespace, which repeats it bare, is normalized.
         line = {
-            "data": {k: value(v, k) for k, v in data.items()},
+            "data": self._data(data),
             "id": self._frame_ids[fid],
             "type": CANONICAL_ENV_TYPE if ftype in ENV_FRAME_TYPES else ftype,
             "channel": channel,
             "seq": seq,
-            "namespace": [text(part) for part in namespace],
+            "namespace": self._namespace(namespace),
             "timestamp": self._timestamp(timestamp),
             "parent_id": self.reference(parent),
             "previous_id": self.reference(previous),
@@ -257,25 +287,12 @@ _LINE_KEYS = frozenset((*ENVELOPE_FIELDS, "kind", "stream"))
 
 def _envelope(frame: Any) -> _Envelope:
     """A frame's envelope fields, read once (a StreamFrame or Frame by attribute, a dict checked)."""
-    if isinstance(frame, Mapping):
-        frame = Frame.from_dict(frame)
-    elif not isinstance(frame, Frame):
-        # a crewai StreamFrame: read in place (its datetime timestamp included), no Frame built
-        frame = (
-            frame if hasattr(frame, "channel") and hasattr(frame, "data") else Frame.coerce(frame)
-        )
-        return (
-            frame.id,
-            frame.type,
-            frame.channel,
-            frame.seq,
-            frame.namespace,
-            frame.timestamp,
-            frame.parent_id,
-            frame.previous_id,
-            frame.data,
-            getattr(frame, "version", None) or DEFAULT_VERSION,
-        )
+    cls = type(frame)
+    if cls is not Frame:
+        if isinstance(frame, Mapping):
+            frame = Frame.from_dict(frame)
+        elif not isinstance(frame, Frame):
+            return _stream_frame_envelope(frame, cls)
     return (
         frame.id,
         frame.type,
@@ -287,6 +304,38 @@ def _envelope(frame: Any) -> _Envelope:
         frame.previous_id,
         frame.data,
         frame.version,
+    )
+
+
+_VERSION_FIELD: dict[type, bool | None] = {}
+"""Per StreamFrame class: has a ``version`` field (a model's), has none, or None: ask each frame."""
+
+
+def _stream_frame_envelope(frame: Any, cls: type) -> _Envelope:
+    # a crewai StreamFrame: read in place (its datetime timestamp included), no Frame built
+    has_version = _VERSION_FIELD.get(cls, False)
+    if cls not in _VERSION_FIELD:
+        if not (hasattr(frame, "channel") and hasattr(frame, "data") and hasattr(frame, "id")):
+            Frame.coerce(frame)  # raises the TypeError that says what a frame is
+        fields = getattr(cls, "model_fields", None)
+        has_version = _VERSION_FIELD[cls] = (
+            "version" in fields if isinstance(fields, Mapping) else None
+        )
+    if has_version is None:
+        version = getattr(frame, "version", None) or DEFAULT_VERSION
+    else:
+        version = (frame.version or DEFAULT_VERSION) if has_version else DEFAULT_VERSION
+    return (
+        frame.id,
+        frame.type,
+        frame.channel,
+        frame.seq,
+        frame.namespace,
+        frame.timestamp,
+        frame.parent_id,
+        frame.previous_id,
+        frame.data,
+        version,
     )
 
 
