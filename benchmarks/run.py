@@ -1,7 +1,8 @@
-"""Run the seven benchmarks of docs/benchmarks.md and write the page (and, optionally, JSON).
+"""Run the benchmarks of docs/benchmarks.md and write the page (and, optionally, JSON).
 
     .venv/bin/python benchmarks/run.py                 # full sizes, writes docs/benchmarks.md
     .venv/bin/python benchmarks/run.py --quick --output /tmp/bench.md --json /tmp/bench.json
+    .venv/bin/python benchmarks/run.py --rows 8 --update   # re-measure row 8, keep the others
 
 ``--quick`` uses small sizes and few rounds: it checks that every benchmark
 still runs (CI does that), its figures mean little. ``--rows 1,3`` runs some
@@ -29,7 +30,7 @@ from benchmarks.timing import load_average, machine_facts
 
 REPO = Path(__file__).resolve().parent.parent
 DEFAULT_OUTPUT = REPO / "docs" / "benchmarks.md"
-CREWAI_ROWS = frozenset({"recorder", "replay", "quiet"})
+CREWAI_ROWS = frozenset({"recorder", "replay", "quiet", "compare"})
 
 
 @dataclass(frozen=True)
@@ -112,7 +113,13 @@ def _row_functions(sizes: Sizes) -> dict[str, Callable[[], dict[str, Any]]]:
 
         return quiet_console(sizes.stream_chunks, sizes.stream_rounds)
 
+    def compare() -> dict[str, Any]:
+        from benchmarks.bench_compare import compare_overhead
+
+        return compare_overhead(sizes.stream_chunks, sizes.stream_rounds)
+
     return {
+        "compare": compare,
         "recorder": recorder,
         "replay": replay,
         "cassette_io": cassette_io,
@@ -151,15 +158,59 @@ def run(sizes: Sizes, keys: Sequence[str], *, progress: bool = True) -> dict[str
             continue
         started = time.perf_counter()
         if progress:
-            print(f"[{row.number}/7] {row.title} ...", file=sys.stderr, flush=True)
+            print(f"[{row.number}/{len(ROWS)}] {row.title} ...", file=sys.stderr, flush=True)
         rows[row.key] = functions[row.key]()
         if progress:
             print(
-                f"[{row.number}/7] {row.title}: {time.perf_counter() - started:.1f} s",
+                f"[{row.number}/{len(ROWS)}] {row.title}: {time.perf_counter() - started:.1f} s",
                 file=sys.stderr,
                 flush=True,
             )
     return rows
+
+
+def splice(page: str, fresh: str, numbers: Sequence[int]) -> str:
+    """``page`` with rows ``numbers`` (summary line and section) taken from the page ``fresh``.
+
+    For a row measured on its own (``run.py --rows N --update``): the other
+    rows keep the figures of the run that wrote ``page``.
+    """
+    old, new = page.rstrip("\n").split("\n"), fresh.rstrip("\n").split("\n")
+    for number in numbers:
+        old = _splice_summary(old, new, number)
+        old = _splice_section(old, new, number)
+    return "\n".join(old) + "\n"
+
+
+def _splice_summary(old: list[str], new: list[str], number: int) -> list[str]:
+    prefix = f"| {number} | "
+    line = next(text for text in new if text.startswith(prefix))
+    at = next((i for i, text in enumerate(old) if text.startswith(prefix)), None)
+    if at is not None:
+        return [*old[:at], line, *old[at + 1 :]]
+    last = max(i for i, text in enumerate(old) if text.startswith("| ") and text[2:3].isdigit())
+    return [*old[: last + 1], line, *old[last + 1 :]]
+
+
+def _section(lines: list[str], number: int) -> tuple[int, int] | None:
+    start = next((i for i, t in enumerate(lines) if t.startswith(f"## {number}. ")), None)
+    if start is None:
+        return None
+    end = next((i for i in range(start + 1, len(lines)) if lines[i].startswith("## ")), len(lines))
+    return start, end
+
+
+def _splice_section(old: list[str], new: list[str], number: int) -> list[str]:
+    found = _section(new, number)
+    if found is None:
+        return old
+    section = new[found[0] : found[1]]
+    while section and not section[-1]:
+        section.pop()
+    at = _section(old, number)
+    if at is None:
+        return [*old, "", *section]
+    return [*old[: at[0]], *section, "", *old[at[1] :]]
 
 
 def command_line(argv: Sequence[str]) -> str:
@@ -180,7 +231,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--json", type=Path, default=None, help="also write the raw results as JSON"
     )
     parser.add_argument(
-        "--rows", default=None, help="comma-separated row numbers (default: all seven)"
+        "--rows", default=None, help="comma-separated row numbers (default: all of them)"
+    )
+    parser.add_argument(
+        "--update",
+        action="store_true",
+        help="with --rows: replace only those rows' summary lines and sections in the page",
     )
     parser.add_argument(
         "--render",
@@ -221,7 +277,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     }
     results["summary"] = judge(results)
     args.output.parent.mkdir(parents=True, exist_ok=True)
-    args.output.write_text(render(results), encoding="utf-8")
+    page = render(results)
+    if args.update and args.output.exists():
+        for key in keys:
+            rows[key]["measured"] = {
+                "date": machine["date"],
+                "commit": machine["commit"],
+                "load": machine["load_before"],
+            }
+        numbers = [row.number for row in ROWS if row.key in keys]
+        page = splice(args.output.read_text(encoding="utf-8"), render(results), numbers)
+    args.output.write_text(page, encoding="utf-8")
     if args.json is not None:
         args.json.write_text(json.dumps(results, indent=2, default=str) + "\n", encoding="utf-8")
     for summary in results["summary"]:

@@ -3,7 +3,8 @@
 Nothing here asserts a time: the quick mode's figures mean little. What is
 checked is that each benchmark measured what it says (frame counts, the
 replayed stream equal to the live one, crewai not imported by the plugin, the
-diff's length, ...) and that the page and the JSON hold all seven rows.
+diff's length, an unchanged stream comparing equal, ...) and that the page and
+the JSON hold every row.
 """
 
 from __future__ import annotations
@@ -48,7 +49,7 @@ def test_every_row_is_reported(quick_run: tuple[dict[str, Any], str, str]) -> No
     results, page, stdout = quick_run
     assert results["mode"] == "quick"
     assert set(results["rows"]) == {row.key for row in ROWS}
-    assert [s["number"] for s in results["summary"]] == [1, 2, 3, 4, 5, 6, 7]
+    assert [s["number"] for s in results["summary"]] == [1, 2, 3, 4, 5, 6, 7, 8]
     for row in ROWS:
         assert f"| {row.number} | {row.title} |" in page
         assert f"## {row.number}. {row.title}" in page
@@ -173,10 +174,38 @@ def test_quiet_row_streams_the_same_frames(quick_run: tuple[dict[str, Any], str,
     assert isinstance(row["formatter_verbose_by_default"], bool)
 
 
+def test_compare_row_compares_an_unchanged_stream(
+    quick_run: tuple[dict[str, Any], str, str],
+) -> None:
+    row = quick_run[0]["rows"]["compare"]
+    # the row raises when the unchanged stream does not compare equal; here: what it timed
+    assert row["chunks"] == QUICK.stream_chunks
+    assert row["frames"] == QUICK.stream_chunks + 2
+    assert row["rounds"] == QUICK.stream_rounds
+    assert set(row["steps_us_per_frame"]) == {"normalize", "redact", "encode", "view"}
+    assert row["target"] == 0.10
+    assert row["round_ratio_min"] <= row["ratio"] <= row["round_ratio_max"]
+    assert row["cassette_bytes"] > 0
+
+
+def test_update_replaces_only_the_rows_run(quick_run: tuple[dict[str, Any], str, str]) -> None:
+    from benchmarks.run import splice
+
+    _, page, _ = quick_run
+    old = page.replace("| 8 | Compare mode |", "| 8 | Compare mode (old) |").replace(
+        "## 8. Compare mode", "## 8. Compare mode\n\nold figures"
+    )
+    assert splice(old, page, [8]) == page
+    # a page from before the row existed gains its summary line and its section
+    summary = next(line for line in page.split("\n") if line.startswith("| 8 | "))
+    without = page[: page.index("## 8. Compare mode")].rstrip("\n").replace(summary + "\n", "")
+    assert splice(without + "\n", page, [8]) == page
+
+
 def test_unknown_row_is_refused() -> None:
     with pytest.raises(SystemExit) as raised:
         main(["--quick", "--rows", "1,9"])
-    assert str(raised.value) == ("benchmarks/run.py: unknown row '9' in --rows; use numbers 1 to 7")
+    assert str(raised.value) == ("benchmarks/run.py: unknown row '9' in --rows; use numbers 1 to 8")
 
 
 def test_import_times_sums_top_level_crewstream_entries() -> None:
