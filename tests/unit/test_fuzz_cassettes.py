@@ -162,7 +162,7 @@ def test_mutated_cassettes_only_raise_cassette_format_error(tmp_path: Path) -> N
     target = tmp_path / "mutant.jsonl"
     outcomes = {"loaded": 0, "refused": 0}
     exits: dict[str, set[int]] = {"check": set(), "show": set()}
-    redactor = Redactor(environ={}, use_hooks=False)
+    redactor = Redactor(environ={})
 
     @settings(
         max_examples=EXAMPLES,
