@@ -14,7 +14,6 @@ from hypothesis import strategies as st
 from crewstream_testing import Cassette, Frame, StreamRecord
 from crewstream_testing.cli import main
 from crewstream_testing.errors import CrewstreamUsageError
-from crewstream_testing.hooks import register, unregister
 from crewstream_testing.redact.redactor import (
     BUILTIN_PATTERNS,
     Redactor,
@@ -24,6 +23,8 @@ from crewstream_testing.redact.redactor import (
     redact_for_matching,
 )
 
+ALNUM = "Zq3Xw9Ve7Rt5Yu1Io8Pa2Sd4Fg6Hj0KlMnBvCxQwErTyUiOpAsDfGhJkLzXcVbNm1234567890"
+HEX = "0123456789abcdef" * 4
 # Fake credentials in the shapes real providers use (none of them is a real key).
 KEYS = {
     "openai key": "sk-proj-Z9yX8wV7uT6sR5qP4oN3mL2kJ1",
@@ -37,6 +38,27 @@ KEYS = {
     "huggingface token": "hf_AbCdEfGhIjKlMnOpQrStUvWxYz012345",
     "stripe key": "sk_live_4eC39HqLyjWDarjtT1zdp7dc",
     "jwt": "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.dozjgNryP4J3jVmNHl0w5N_XgL0n3I9PlFUP0THsR8U",
+    # gitleaks' shapes (config/gitleaks.toml), fakes of the right length
+    "google oauth": "GOCSPX-" + ALNUM[:28],
+    "gitlab token": "glpat-" + ALNUM[:20],
+    "slack webhook": "hooks.slack.com/services/T0AB12CD3/B0EF45GH6/" + ALNUM[:24],
+    "stripe webhook secret": "whsec_" + ALNUM[:32],
+    "npm token": "npm_" + ALNUM[:36],
+    "pypi token": "pypi-AgEIcHlwaS5vcmc" + ALNUM[:60],
+    "sendgrid key": "SG." + ALNUM[:22] + "." + ALNUM[5:48],
+    "shopify token": "shpat_" + HEX[:32],
+    "digitalocean token": "dop_v1_" + HEX[:64],
+    "databricks token": "dapi" + HEX[:32],
+    "linear key": "lin_api_" + ALNUM[:40],
+    "postman key": "PMAK-" + HEX[:24] + "-" + HEX[3:37],
+    "doppler token": "dp.pt." + ALNUM[:43],
+    "pulumi token": "pul-" + HEX[:40],
+    "grafana token": "glc_" + ALNUM[:40],
+    "vault token": "hvs." + ALNUM[:30],
+    "age secret key": "AGE-SECRET-KEY-1" + ("QPZRY9X8GF2TVDW0S3JN54KHCE6MUA7L" * 2)[:58],
+    "atlassian token": "ATATT3" + (ALNUM * 4)[:186],
+    "telegram bot token": "123456789:AA" + ALNUM[:33],
+    "azure ad client secret": "abc1Q~" + ALNUM[:32],
 }
 ENV = {
     "ACME_API_KEY": "acme-live-7f3e9a1c55d2",
@@ -47,7 +69,6 @@ ENV = {
 
 def redactor(**kwargs: Any) -> Redactor:
     kwargs.setdefault("environ", ENV)
-    kwargs.setdefault("use_hooks", False)
     return Redactor(**kwargs)
 
 
@@ -107,7 +128,7 @@ def test_environment_credentials_by_name_and_length() -> None:
 
 
 def test_environment_is_read_for_each_redaction(monkeypatch: pytest.MonkeyPatch) -> None:
-    live = Redactor(use_hooks=False)
+    live = Redactor()
     monkeypatch.setenv("LATE_SERVICE_TOKEN", "late-token-value-99")
     assert live.redact("x late-token-value-99 y") == "x <redacted:1> y"
 
@@ -269,16 +290,21 @@ class _HashTheAccount:
 
 
 def test_the_crewstream_redact_hook_sees_every_line() -> None:
-    plugin = _HashTheAccount()
-    register(plugin)
-    try:
-        redaction = Redactor(environ={}).redact_cassette(
-            cassette_with({"account": "ACME-0001", "other": "x"})
-        )
-    finally:
-        unregister(plugin)
+    seen: list[str] = []
+
+    def hook(record: dict[str, Any], context: Any) -> None:
+        seen.append(record["kind"])
+        data = record.get("data")
+        if isinstance(data, dict) and "account" in data:
+            data["account"] = context.marker(data["account"])
+
+    redaction = Redactor(environ={}, hook=hook).redact_cassette(
+        cassette_with({"account": "ACME-0001", "other": "x"})
+    )
+    assert redaction.cassette is not None
     assert redaction.cassette.streams[0].frames[0].data == {"account": "<redacted:1>", "other": "x"}
     assert [f.describe() for f in redaction.findings] == ["line 3: <root>: crewstream_redact hook"]
+    assert seen == ["stream", "frame", "frame", "end"]
 
 
 def test_too_deep_values_fail_clearly() -> None:
@@ -509,7 +535,7 @@ def test_a_planted_secret_never_reaches_the_bytes(
             return text[:cut] + " " + secret + " " + text[cut:]
 
         frames[index] = Frame.from_dict(_plant(raw, slot, insert))
-    out = Redactor(environ={"ACME_API_KEY": "acme-live-7f3e9a1c55d2"}, use_hooks=False)
+    out = Redactor(environ={"ACME_API_KEY": "acme-live-7f3e9a1c55d2"})
     data = out.cassette(cassette).dumps()
     assert secret.encode() not in data
     assert secret[:12].encode() not in data

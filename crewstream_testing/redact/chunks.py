@@ -1,0 +1,214 @@
+"""Secrets split across streamed pieces: chunk frames of one call, the chunks of an ``llm_call`` line.
+
+A model streams a secret it echoes in pieces (``"sk-pr"``, ``"oj-Ab12..."``),
+and a tool call's arguments arrive in fragments whose running total each
+chunk repeats: no single string holds the whole secret, or only the last one
+does. The pieces are joined, secrets found in the whole, and every piece
+rewritten: the chunk where a secret starts ends with its marker, the chunks
+inside it become empty, the one where it ends keeps the rest.
+"""
+
+from __future__ import annotations
+
+import bisect
+import re
+from typing import Any
+
+import orjson
+
+from crewstream_testing.redact.rules import ASSIGNMENT_RE, MARKER_RE, assignment_secret
+from crewstream_testing.redact.walk import Pass
+
+CHUNK_TYPES = frozenset({"llm_stream_chunk", "llm_thinking_chunk"})
+
+
+def chunk_key(line: dict[str, Any]) -> tuple[Any, ...] | None:
+    """Which streamed text a frame line continues: (stream, kind, call id[, tool index]), or None."""
+    frame_type = line.get("type")
+    if frame_type not in CHUNK_TYPES or line.get("kind") != "frame":
+        return None
+    data = line.get("data")
+    if not isinstance(data, dict):
+        return None
+    call_id = data.get("call_id")
+    call_id = call_id if isinstance(call_id, str) else None
+    stream = line.get("stream")
+    if frame_type == "llm_thinking_chunk":
+        return (stream, "thinking", call_id)
+    tool_call = data.get("tool_call")
+    if isinstance(tool_call, dict):
+        index = tool_call.get("index")
+        return (stream, "tool_call", call_id, index if isinstance(index, int) else None)
+    return (stream, "text", call_id)
+
+
+def arguments(holder: dict[str, Any]) -> Any:
+    tool_call = holder.get("tool_call")
+    function = tool_call.get("function") if isinstance(tool_call, dict) else None
+    return function.get("arguments") if isinstance(function, dict) else None
+
+
+def with_arguments(tool_call: dict[str, Any], text: str) -> dict[str, Any]:
+    return {**tool_call, "function": {**tool_call["function"], "arguments": text}}
+
+
+def spans(redaction: Pass, text: str) -> list[tuple[int, int, str, str]]:
+    """Non-overlapping ``(start, end, secret, rule)`` of the secrets in ``text``."""
+    found: list[tuple[int, int, str, str]] = []
+    for form, secret, name in redaction.literals:
+        start = text.find(form)
+        while start != -1:
+            found.append((start, start + len(form), secret, name))
+            start = text.find(form, start + 1)
+    for rule in (*redaction.rules, *redaction.extra_rules):
+        for match in rule.regex.finditer(text):
+            start, end = match.span(rule.group)
+            secret = match.group(rule.group)
+            if end > start and not MARKER_RE.fullmatch(secret):
+                found.append((start, end, secret, rule.name))
+    for match in ASSIGNMENT_RE.finditer(text):
+        span = assignment_secret(match)
+        if span is not None:
+            found.append((*span, text[span[0] : span[1]], f"assignment to {match.group('name')!r}"))
+    found.sort(key=lambda item: (item[0], item[0] - item[1]))
+    chosen: list[tuple[int, int, str, str]] = []
+    for item in found:
+        if not chosen or item[0] >= chosen[-1][1]:
+            chosen.append(item)
+    return chosen
+
+
+def suspect(redaction: Pass, screen: re.Pattern[bytes], text: str) -> bool:
+    """May ``text`` (joined pieces) hold a secret? The line screen, on its JSON form."""
+    if screen.search(orjson.dumps(text).lower()) is not None:
+        return True
+    return bool(redaction.extra_rules) and any(r.regex.search(text) for r in redaction.extra_rules)
+
+
+def fragments(redaction: Pass, pieces: list[str], lines: list[int], path: str) -> list[str]:
+    """``pieces`` (consecutive chunks of one text) with secrets that cross pieces replaced."""
+    starts: list[int] = []
+    offset = 0
+    for piece in pieces:
+        starts.append(offset)
+        offset += len(piece)
+    text = "".join(pieces)
+    out = list(pieces)
+    for start, end, secret, rule in reversed(spans(redaction, text)):
+        first = bisect.bisect_right(starts, start) - 1
+        last = bisect.bisect_right(starts, end - 1) - 1
+        if first == last:
+            continue  # inside one piece: the per-string pass replaces it
+        redaction.line = lines[first]
+        redaction.found(path.split("."), f"{rule} (split across {last - first + 1} chunks)")
+        out[first] = out[first][: start - starts[first]] + redaction.marker(secret)
+        for middle in range(first + 1, last):
+            out[middle] = ""
+        out[last] = out[last][end - starts[last] :]
+    return out
+
+
+def running_totals(redaction: Pass, totals: list[str], lines: list[int], path: str) -> list[str]:
+    """Growing prefixes of one text (tool-call arguments so far) cut inside no secret."""
+    final = totals[-1]
+    found = spans(redaction, final)
+    out = list(totals)
+    for position, total in enumerate(totals):
+        if not final.startswith(total):
+            continue
+        for start, end, secret, rule in found:
+            if start < len(total) < end:
+                redaction.line = lines[position]
+                redaction.found(path.split("."), f"{rule} (part of it, in a running total)")
+                out[position] = total[:start] + redaction.marker(secret)
+    return out
+
+
+def stream_chunks(
+    redaction: Pass, lines: list[dict[str, Any]], screen: re.Pattern[bytes], dirty: set[int]
+) -> None:
+    """Replace secrets split across the chunk frames of ``lines``; mark those lines ``dirty``.
+
+    A changed line is replaced by a new dict (the old one is left as it was).
+    """
+    groups: dict[tuple[Any, ...], list[int]] = {}
+    for position, line in enumerate(lines):
+        if line.get("type") in CHUNK_TYPES:
+            key = chunk_key(line)
+            if key is not None:
+                groups.setdefault(key, []).append(position)
+    for key, members in groups.items():
+        datas = [lines[position]["data"] for position in members]
+        pieces = [data.get("chunk") for data in datas]
+        totals = [arguments(data) for data in datas] if key[1] == "tool_call" else []
+        texts = all(isinstance(piece, str) for piece in pieces)
+        joined = "".join(pieces) if texts else None
+        final = totals[-1] if totals and all(isinstance(t, str) for t in totals) else None
+        if (
+            joined is not None
+            and not suspect(redaction, screen, joined)
+            and (not totals or (final is not None and not suspect(redaction, screen, final)))
+        ):
+            continue
+        dirty.update(members)
+        if len(members) < 2:
+            continue
+        numbers = [position + 1 for position in members]
+        new_datas = [dict(data) for data in datas]
+        if joined is not None:
+            new = fragments(redaction, pieces, numbers, "data.chunk")
+            for data, old_piece, new_piece in zip(new_datas, pieces, new, strict=True):
+                if new_piece != old_piece:
+                    data["chunk"] = new_piece
+        if final is not None:
+            new = running_totals(redaction, totals, numbers, "data.tool_call.function.arguments")
+            for data, old_total, new_total in zip(new_datas, totals, new, strict=True):
+                if new_total != old_total:
+                    data["tool_call"] = with_arguments(data["tool_call"], new_total)
+        for position, data, new_data in zip(members, datas, new_datas, strict=True):
+            if new_data != data:
+                lines[position] = {**lines[position], "data": new_data}
+
+
+def call_chunks(
+    redaction: Pass, call: dict[str, Any], line: int, screen: re.Pattern[bytes]
+) -> dict[str, Any]:
+    """An ``llm_call`` line with secrets split across its ``chunks`` replaced."""
+    chunks = call.get("chunks")
+    if not isinstance(chunks, list) or len(chunks) < 2:
+        return call
+    groups: dict[tuple[Any, ...], list[int]] = {}
+    for position, chunk in enumerate(chunks):
+        if isinstance(chunk, dict):
+            tool_call = chunk.get("tool_call")
+            index = tool_call.get("index") if isinstance(tool_call, dict) else None
+            groups.setdefault((chunk.get("kind"), index), []).append(position)
+    new_chunks = list(chunks)
+    for key, members in groups.items():
+        if len(members) < 2:
+            continue
+        numbers = [line] * len(members)
+        pieces = [chunks[position].get("text") for position in members]
+        totals = [arguments(chunks[position]) for position in members]
+        final = totals[-1] if isinstance(totals[-1], str) else ""
+        if all(isinstance(piece, str) for piece in pieces) and not (
+            suspect(redaction, screen, "".join(pieces)) or suspect(redaction, screen, final)
+        ):
+            continue
+        if all(isinstance(piece, str) for piece in pieces):
+            new = fragments(redaction, pieces, numbers, "chunks.text")
+            for position, old_piece, new_piece in zip(members, pieces, new, strict=True):
+                if new_piece != old_piece:
+                    new_chunks[position] = {**new_chunks[position], "text": new_piece}
+        if key[0] == "tool_call" and all(isinstance(total, str) for total in totals):
+            new = running_totals(redaction, totals, numbers, "chunks.tool_call.function.arguments")
+            for position, old_total, new_total in zip(members, totals, new, strict=True):
+                if new_total != old_total:
+                    chunk = new_chunks[position]
+                    new_chunks[position] = {
+                        **chunk,
+                        "tool_call": with_arguments(chunk["tool_call"], new_total),
+                    }
+    if new_chunks == chunks:
+        return call
+    return {**call, "chunks": new_chunks}
