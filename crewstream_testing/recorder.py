@@ -206,50 +206,6 @@ class Recorder:
         """Write the normalized cassette to ``path`` atomically."""
         return self.cassette().save(path)
 
-    # -- contract assertions (crewstream_testing.contract.assertions) ----------------------------
-    def assert_conforms(self, **options: Any) -> None:
-        """Every recorded stream conforms (``assertions.assert_conforms``; closed ones: complete=False)."""
-        __tracebackhide__ = True
-        from crewstream_testing.contract.assertions import assert_conforms
-
-        assert_conforms(self, **options)
-
-    def assert_ordered(self, types: Sequence[str] | None = None) -> None:
-        """Every recorded stream keeps the ordering rules (``assertions.assert_ordered``)."""
-        __tracebackhide__ = True
-        from crewstream_testing.contract.assertions import assert_ordered
-
-        assert_ordered(self, types)
-
-    def assert_routed(self, routes: Any = None) -> None:
-        """Every recorded frame sits on its type's channel (``assertions.assert_routed``)."""
-        __tracebackhide__ = True
-        from crewstream_testing.contract.assertions import assert_routed
-
-        assert_routed(self, routes)
-
-    def assert_result_gated(self, session: Any) -> Any:
-        """``assertions.assert_result_gated`` on a session (recorded, or recorded now)."""
-        __tracebackhide__ = True
-        from crewstream_testing.contract.assertions import assert_result_gated
-
-        return assert_result_gated(self.record(session))
-
-    def assert_stream_restored(self, *objects: Any) -> Any:
-        """``assertions.assert_stream_restored``: a context manager over flows, crews, agents, LLMs."""
-        from crewstream_testing.contract.assertions import assert_stream_restored
-
-        return assert_stream_restored(*objects)
-
-    def assert_projections_consistent(
-        self, session: Any, channels: Sequence[str] | None = None
-    ) -> Any:
-        """``assertions.assert_projections_consistent`` on a session (recorded, or recorded now)."""
-        __tracebackhide__ = True
-        from crewstream_testing.contract.assertions import assert_projections_consistent
-
-        return assert_projections_consistent(self.record(session), channels)
-
 
 def _redact_lines(redactor: Redactor, lines: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """The redacted cassette lines (``Redactor.redact_lines``).
