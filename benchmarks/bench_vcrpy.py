@@ -90,7 +90,7 @@ TOOLS = [{"type": "function", "function": {"name": "lookup", "description": "Loo
 
 def make_llm():
     return LLM(model="openai/gpt-4o-mini", base_url=os.environ.get("BENCH_BASE_URL", "http://127.0.0.1:9/v1"),
-               api_key="%(key)s", stream=True)
+               api_key="API_KEY_HERE", stream=True)
 
 
 class BenchFlow(Flow):
@@ -120,7 +120,7 @@ def keep(name, frames, result):
     dicts = [frame.to_dict() if hasattr(frame, "to_dict") else frame for frame in normalize(frames)]
     path = pathlib.Path(out) / (name + ".json")
     path.write_text(json.dumps({"frames": dicts, "result": repr(result)}, sort_keys=True, default=repr))
-''' % {"key": API_KEY}
+'''.replace("API_KEY_HERE", API_KEY)
 
 TEST_CREWSTREAM = """
 import pytest
