@@ -76,3 +76,40 @@ def test_timed_streams_get_durations() -> None:
     assert tree.timed
     assert tree.spans[0].duration == 0.25 * (len(frames) - 1)
     assert build_spans(frames).spans[0].duration is None
+
+
+def test_parallel_listeners_are_sibling_spans_each_with_its_own_llm_call(
+    warm_crewai: None, tmp_path: Path
+) -> None:
+    from crewai.flow import Flow, listen, start
+
+    from crewstream_testing import FakeLLM
+    from crewstream_testing.hermetic import CrewaiIsolation
+
+    llm = FakeLLM(["left answer", "right answer"], model="parallel", stream=True)
+
+    class ParallelFlow(Flow):  # type: ignore[type-arg]
+        @start()
+        def begin(self) -> str:
+            return "go"
+
+        @listen(begin)
+        async def left(self, _: str) -> str:
+            return str(llm.call("left"))
+
+        @listen(begin)
+        async def right(self, _: str) -> str:
+            return str(llm.call("right"))
+
+    with CrewaiIsolation(tmp_path):
+        frames = [Frame.coerce(f) for f in ParallelFlow().stream_events().events]
+    tree = build_spans(frames)
+    flow = tree.roots[0]
+    methods = {tree.spans[i].name: tree.spans[i] for i in flow.children}
+    assert sorted(methods) == ["begin", "left", "right"]
+    for name in ("left", "right"):
+        (call,) = (tree.spans[i] for i in methods[name].children)
+        assert call.kind == "llm" and call.status == "ok"
+        assert call.text in ("left answer", "right answer")
+    texts = sorted(tree.spans[methods[n].children[0]].text for n in ("left", "right"))
+    assert texts == ["left answer", "right answer"]
