@@ -81,7 +81,20 @@ def stream_tree(title: str, tree: SpanTree) -> Tree:
 
 def print_tree(cassette: Any, out: TextIO, *, stream: int | None = None, width: int = 120) -> None:
     """Print the span tree of every stream of ``cassette`` (or of stream ``stream``) to ``out``."""
-    console = Console(file=out, width=width, highlight=False, soft_wrap=False)
+    try:
+        tty = bool(out.isatty())
+    except (AttributeError, ValueError):
+        tty = False
+    # Colour and the terminal's width only on a terminal: piped or captured
+    # output is plain and the same everywhere (FORCE_COLOR or COLUMNS aside).
+    console = Console(
+        file=out,
+        width=None if tty else width,
+        color_system="auto" if tty else None,
+        force_terminal=tty,
+        highlight=False,
+        soft_wrap=False,
+    )
     for index, record in enumerate(cassette.streams):
         if stream is not None and index != stream:
             continue
