@@ -112,8 +112,8 @@ def record_view(
     return noted if isinstance(noted, str) else None
 
 
-def write_index(directory: Path) -> Path | str | None:
-    """Gather the notes in ``directory`` into ``index.html``; None when there is nothing to index."""
+def write_index(directory: Path) -> str | None:
+    """Gather the notes in ``directory`` into ``index.html``; the line to print (None: nothing to index)."""
     try:
         notes = sorted(directory.glob("*" + _NOTE_SUFFIX))
     except OSError:
@@ -128,17 +128,18 @@ def write_index(directory: Path) -> Path | str | None:
     if not rows:
         return None
     rows.sort(key=lambda note: str(note.get("test")))
+    keys = ("page", "test", "outcome", "streams", "frames", "cassette")
     body = "\n".join(
-        '<tr><td><a href="{page}">{test}</a></td><td>{outcome}</td><td>{streams}</td><td>{frames}</td><td>{cassette}</td></tr>'.format(
-            **{
-                key: html.escape(str(note.get(key, "")))
-                for key in ("page", "test", "outcome", "streams", "frames", "cassette")
-            }
+        '<tr><td><a href="{page}">{test}</a></td><td>{outcome}</td><td>{streams}</td>'
+        "<td>{frames}</td><td>{cassette}</td></tr>".format(
+            **{key: html.escape(str(note.get(key, ""))) for key in keys}
         )
         for note in rows
     )
-    page = _INDEX.format(count=len(rows), rows=body)
-    return _write(directory, INDEX, page.encode("utf-8"))
+    written = _write(directory, INDEX, _INDEX.format(count=len(rows), rows=body).encode("utf-8"))
+    if isinstance(written, str):
+        return written
+    return f"crewstream: views of {len(rows)} recorded test(s): {written}"
 
 
 _INDEX = """<!DOCTYPE html>
