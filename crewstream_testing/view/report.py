@@ -152,3 +152,56 @@ _INDEX = """<!DOCTYPE html>
 {rows}
 </tbody></table></body></html>
 """
+
+
+class ViewReports:
+    """The plugin's view writer, registered as a pytest plugin object (plain hook methods, no pytest import).
+
+    ``after`` is called once a test's recording was compared or written: it
+    adds the failure view's line to a failure's text and, with
+    ``--crewstream-report=DIR``, writes the test's view. The index is written
+    at the end of the session (by the xdist controller, not by its workers).
+    """
+
+    def __init__(self, rootdir: Path, failure_setting: str | None, report: str | None) -> None:
+        self.failure_dir = report_dir(rootdir, failure_setting)
+        self.report_dir = (
+            None
+            if not report
+            else (rootdir / report if not Path(report).is_absolute() else Path(report))
+        )
+        self.notes: list[str] = []
+
+    @classmethod
+    def from_config(cls, config: Any) -> ViewReports:
+        """Read ini ``crewstream_failure_report`` and ``--crewstream-report`` from a pytest config."""
+        return cls(
+            Path(config.rootpath),
+            config.getini("crewstream_failure_report"),
+            config.getoption("crewstream_report", None),
+        )
+
+    def after(self, test_id: str, binding: Any, problem: str | None) -> str | None:
+        """The text to fail the test with (``problem`` and the failure view's line), or None."""
+        path = Path(binding.path)
+        if self.report_dir is not None:
+            outcome = "ok" if problem is None else "failed"
+            cassette = binding.recorder.cassette()
+            if cassette.streams:
+                self._note(record_view(self.report_dir, test_id, path, cassette, outcome))
+        if problem is None or self.failure_dir is None or not path.is_file():
+            return problem
+        line = failure_view(self.failure_dir, path, binding.recorder.cassette(), test_id)
+        return f"{problem}\n{line}"
+
+    def _note(self, note: str | None) -> None:
+        if note is not None and note not in self.notes:
+            self.notes.append(note)
+
+    def pytest_sessionfinish(self, session: Any) -> None:
+        if self.report_dir is not None and not hasattr(session.config, "workerinput"):
+            self._note(write_index(self.report_dir))
+
+    def pytest_terminal_summary(self, terminalreporter: Any) -> None:
+        for note in self.notes:
+            terminalreporter.write_line(note)
