@@ -26,6 +26,7 @@ from crewstream_testing.contract import assertions
 from crewstream_testing.diff import cassette_divergence, compare
 from crewstream_testing.errors import (
     CassetteMismatchError,
+    CassetteMissError,
     CassetteNotFoundError,
     rerecord_hint,
 )
@@ -118,6 +119,8 @@ class CassetteBinding:
     hooks: Hooks = field(default_factory=Hooks)
     tape: LLMTape | None = None
     guard: NetworkGuard | None = None
+    expected: Cassette | None = None
+    """The cassette as ``start()`` parsed it (None: not parsed yet, or nothing to compare with)."""
 
     @classmethod
     def open(
@@ -137,13 +140,21 @@ class CassetteBinding:
         return cls(recorder, path, mode, test_id=test_id, allow_unused=allow_unused, hooks=hooks)
 
     def start(self) -> Recorder:
-        """Serve the test's LLM calls from the cassette (or record them), as the mode says; the recorder."""
+        """Serve the test's LLM calls from the cassette (or record them), as the mode says; the recorder.
+
+        A cassette the mode compares with is parsed here, once: the LLM tape
+        replays its calls and ``finish()`` compares its streams.
+        """
+        if record_action(self.mode, self.path.exists()) == "compare":
+            self.expected = Cassette.load(self.path)
         self.tape = LLMTape.for_mode(
             self.mode,
             self.path,
             self.recorder.llm_calls,
+            cassette=self.expected,
             test_id=self.test_id,
             redactor=self.recorder.redactor,
+            match_request=self.hooks.match_request,
         )
         self.guard = NetworkGuard()
         self.tape.activate()
@@ -184,6 +195,15 @@ class CassetteBinding:
                 raise CassetteMismatchError(unused)
         return status
 
+    def failure(self) -> str | None:
+        """``finish()``; what failed the test (``CassetteMismatchError``, ``CassetteMissError``,
+        ``CassetteNotFoundError``) as the text to fail it with, or None when it passed."""
+        try:
+            self.finish()
+        except (CassetteMismatchError, CassetteMissError, CassetteNotFoundError) as exc:
+            return str(exc)
+        return None
+
     def _write_or_compare(self) -> str:
         actual = self.recorder.cassette()
         if not actual.streams and not actual.llm_calls:
@@ -202,8 +222,11 @@ class CassetteBinding:
                 f"cassette {self.path} does not exist and the record mode is 'none'.\n"
                 + rerecord_hint(self.test_id, mode="once", purpose="record it with")
             )
-        expected = Cassette.load(self.path)
         appends = records_misses(self.mode)
+        # a new_episodes merge re-reads the file under the lock: another process may have added to it
+        expected = self.expected
+        if expected is None or appends:
+            expected = Cassette.load(self.path)
         lines = compare(expected, actual, prefix_only=appends)
         if lines and unused_streams(expected, actual):
             used = replace(expected, streams=expected.streams[: len(actual.streams)])

@@ -82,6 +82,26 @@ def unregister(plugin: Any) -> None:
         manager.unregister(plugin)
 
 
+_adopted: dict[int, list[Any]] = {}
+
+
+def adopt(plugin: Any, owner: int) -> None:
+    """Register ``plugin`` (a conftest module, a ``-p`` plugin) under ``owner`` (a pytest run's id).
+
+    pytest only collects hooks named ``pytest_*``; this manager takes the
+    ``crewstream_*`` functions. ``release(owner)`` unregisters them when that
+    run ends (pytester nests runs in one process).
+    """
+    register(plugin)
+    _adopted.setdefault(owner, []).append(plugin)
+
+
+def release(owner: int) -> None:
+    """Unregister every plugin ``adopt`` registered under ``owner``."""
+    for plugin in _adopted.pop(owner, []):
+        unregister(plugin)
+
+
 def frame_hooks() -> list[FrameHookFn]:
     """The normalize-frame hook as a list of one callable, or empty when nobody implements it."""
     hook = get_plugin_manager().hook.crewstream_normalize_frame

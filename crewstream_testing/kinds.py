@@ -99,6 +99,12 @@ class MarkerOptions:
     allow_unused: bool = False
 
     @classmethod
+    def doc(cls) -> str:
+        """The marker's line in ``pytest --markers``: its keywords with their defaults."""
+        keywords = ", ".join(f"{f.name}={f.default!r}" for f in fields(cls))
+        return f"crewstream({keywords}): configure crewstream recording for this test"
+
+    @classmethod
     def from_marker(
         cls, args: tuple[Any, ...], kwargs: Mapping[str, Any], where: str
     ) -> MarkerOptions:

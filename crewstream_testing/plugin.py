@@ -30,94 +30,46 @@ if TYPE_CHECKING:
     from crewstream_testing.redact.redactor import Redactor
 
 MARKER = "crewstream"
-MARKER_DOC = (
-    "crewstream(cassette=None, record=None, clock=None, hermetic=None, allow_unused=False): "
-    "configure crewstream recording for this test"
-)
 
-# Every command-line flag (``--...``) and ini key, in --help order: (name, help, keywords).
-SETTINGS: tuple[tuple[str, str, dict[str, Any]], ...] = (
-    (
-        "--crewstream-record",
-        "cassette record mode (default: 'none' when $CI is set, else 'once')",
-        {"action": "store", "default": None, "choices": RECORD_MODES},
-    ),
-    (
-        "crewstream_record_mode",
-        "default record mode (none, once, new_episodes, all)",
-        {"default": ""},
-    ),
-    (
-        "crewstream_cassette_dir",
-        "directory for cassettes, relative to rootdir (default: cassettes/ beside each test file)",
-        {"default": ""},
-    ),
-    ("crewstream_clock", "virtual (frozen, exact timestamps) or real", {"default": "virtual"}),
-    (
-        "crewstream_hermetic",
-        "isolate crewai in tests that use crewstream (telemetry off, temp storage, handlers reset)",
-        {"type": "bool", "default": True},
-    ),
-    (
-        "crewstream_quiet",
-        "silence crewai's console rendering during tests",
-        {"type": "bool", "default": True},
-    ),
-    (
-        "crewstream_redaction",
-        "redact secrets before any cassette or snapshot is written",
-        {"type": "bool", "default": True},
-    ),
-    (
-        "crewstream_redact_patterns",
-        "extra regular expressions to redact, one per line (only the group named 'secret' when present)",
-        {"type": "linelist", "default": []},
-    ),
-    (
-        "crewstream_redact_paths",
-        "extra JSON paths redacted in every cassette line, one per line ('*' one key, '**' any keys)",
-        {"type": "linelist", "default": []},
-    ),
-    (
-        "--crewstream-block-network",
-        "fail any connection to a non-loopback address, in every test (on by default in record mode 'none')",
-        {"action": "store_true"},
-    ),
-    (
-        "--crewstream-unused",
-        "report cassettes (in the directories of the collected test modules) that no collected test uses",
-        {"action": "store_true"},
-    ),
-    (
-        "--crewstream-prune",
-        "delete cassettes that no collected test uses (and temporary files of interrupted writes)",
-        {"action": "store_true"},
-    ),
-    (
-        "--crewstream-conformance",
-        "run the streaming-contract conformance suite against the installed crewai instead of the tests",
-        {"action": "store_true"},
-    ),
+# Every command-line flag (``--...``) and ini key, in --help order: (name, kind, default, help).
+# kind: "flag" (store_true), "mode" (a record mode or None), or the ini type.
+# fmt: off
+SETTINGS: tuple[tuple[str, str, Any, str], ...] = (
+    ("--crewstream-record", "mode", None, "cassette record mode (default: 'none' when $CI is set, else 'once')"),
+    ("crewstream_record_mode", "string", "", "default record mode (none, once, new_episodes, all)"),
+    ("crewstream_cassette_dir", "string", "", "directory for cassettes, relative to rootdir (default: cassettes/ beside each test file)"),
+    ("crewstream_clock", "string", "virtual", "virtual (frozen, exact timestamps) or real"),
+    ("crewstream_hermetic", "bool", True, "isolate crewai in tests that use crewstream (telemetry off, temp storage, handlers reset)"),
+    ("crewstream_quiet", "bool", True, "silence crewai's console rendering during tests"),
+    ("crewstream_redaction", "bool", True, "redact secrets before any cassette or snapshot is written"),
+    ("crewstream_redact_patterns", "linelist", [], "extra regular expressions to redact, one per line (only the group named 'secret' when present)"),
+    ("crewstream_redact_paths", "linelist", [], "extra JSON paths redacted in every cassette line, one per line ('*' one key, '**' any keys)"),
+    ("--crewstream-block-network", "flag", False, "fail any connection to a non-loopback address, in every test (on by default in record mode 'none')"),
+    ("--crewstream-unused", "flag", False, "report cassettes (in the directories of the collected test modules) that no collected test uses"),
+    ("--crewstream-prune", "flag", False, "delete cassettes that no collected test uses (and temporary files of interrupted writes)"),
+    ("--crewstream-conformance", "flag", False, "run the streaming-contract conformance suite against the installed crewai instead of the tests"),
 )
+# fmt: on
 
 _BINDING: pytest.StashKey[CassetteBinding] = pytest.StashKey()
 _CALL_FAILED = pytest.StashKey[bool]()
 _HELPERS = pytest.StashKey[list[Any]]()
-# crewstream_* plugins registered per pytest plugin manager (pytester nests runs).
-_registered: dict[int, list[Any]] = {}
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("crewstream", "crewstream: record/replay of CrewAI streams")
-    for name, help_text, keywords in SETTINGS:
-        if name.startswith("--"):
-            group.addoption(name, dest=name[2:].replace("-", "_"), help=help_text, **keywords)
+    for name, kind, default, help_text in SETTINGS:
+        dest = name[2:].replace("-", "_")
+        if kind == "flag":
+            group.addoption(name, action="store_true", dest=dest, help=help_text)
+        elif kind == "mode":
+            group.addoption(name, dest=dest, default=default, choices=RECORD_MODES, help=help_text)
         else:
-            parser.addini(name, help_text, **keywords)
+            parser.addini(name, help_text, type=kind, default=default)  # type: ignore[arg-type]
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    config.addinivalue_line("markers", MARKER_DOC)
+    config.addinivalue_line("markers", MarkerOptions.doc())
     if config.getini("crewstream_hermetic"):
         from crewstream_testing.hermetic import quiet_environment
 
@@ -139,30 +91,21 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 def pytest_plugin_registered(plugin: Any, manager: pytest.PytestPluginManager) -> None:
-    # pytest only collects hooks named pytest_*; crewstream_* functions in a
-    # conftest (or a -p plugin) go to crewstream's own pluggy manager.
-    names = getattr(plugin, "__dict__", None)
-    if (
-        plugin is sys.modules[__name__]
-        or names is None
-        or not any(name.startswith("crewstream_") for name in names)
-    ):
-        return
-    from crewstream_testing.hooks import register
+    # crewstream_* functions of a conftest (or a -p plugin) go to crewstream's own manager.
+    names = getattr(plugin, "__dict__", None) or {}
+    if plugin is not sys.modules[__name__] and any(n.startswith("crewstream_") for n in names):
+        from crewstream_testing.hooks import adopt
 
-    register(plugin)
-    _registered.setdefault(id(manager), []).append(plugin)
+        adopt(plugin, id(manager))
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
     for helper in config.stash.get(_HELPERS, []):
         config.pluginmanager.unregister(helper)
-    plugins = _registered.pop(id(config.pluginmanager), [])
-    if plugins:
-        from crewstream_testing.hooks import unregister
+    if "crewstream_testing.hooks" in sys.modules:
+        from crewstream_testing.hooks import release
 
-        for plugin in plugins:
-            unregister(plugin)
+        release(id(config.pluginmanager))
 
 
 def marker_options(item: pytest.Item) -> MarkerOptions:
@@ -190,11 +133,8 @@ def crewstream_hermetic(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[None]:
     """crewai isolated for this test (unless ``hermetic=False`` or ini ``crewstream_hermetic = false``)."""
-    options = marker_options(request.node)
-    enabled = options.hermetic
-    if enabled is None:
-        enabled = request.config.getini("crewstream_hermetic")
-    if not enabled:
+    hermetic = marker_options(request.node).hermetic
+    if not (request.config.getini("crewstream_hermetic") if hermetic is None else hermetic):
         yield
         return
     from crewstream_testing.hermetic import CrewaiIsolation
@@ -204,12 +144,6 @@ def crewstream_hermetic(
         yield
 
 
-def _hooks() -> Hooks:
-    from crewstream_testing.hooks import Hooks
-
-    return Hooks.current()
-
-
 def _redactor(config: pytest.Config, hooks: Hooks) -> Redactor:
     from crewstream_testing.redact.redactor import Redactor
 
@@ -217,6 +151,7 @@ def _redactor(config: pytest.Config, hooks: Hooks) -> Redactor:
         enabled=bool(config.getini("crewstream_redaction")),
         patterns=config.getini("crewstream_redact_patterns"),
         paths=config.getini("crewstream_redact_paths"),
+        hook=hooks.redact,
     )
 
 
@@ -243,19 +178,19 @@ def stream_recorder(
     compared with, the test's cassette according to the record mode.
     """
     from crewstream_testing.binding import CassetteBinding
+    from crewstream_testing.hooks import Hooks
     from crewstream_testing.kinds import resolve_mode
 
     config, item = request.config, request.node
     options = marker_options(item)
-    hooks = _hooks()
+    hooks, ini = Hooks.current(), config.getini
+    mode = resolve_mode(
+        config.getoption("crewstream_record"), options.record, ini("crewstream_record_mode")
+    )
     binding = CassetteBinding.open(
         cassette_of(item, options),
-        resolve_mode(
-            config.getoption("crewstream_record"),
-            options.record,
-            config.getini("crewstream_record_mode"),
-        ),
-        clock=options.clock or config.getini("crewstream_clock") or "virtual",
+        mode,
+        clock=options.clock or ini("crewstream_clock") or "virtual",
         redactor=_redactor(config, hooks),
         hooks=hooks,
         test_id=item.nodeid,
@@ -291,9 +226,10 @@ def crewstream_snapshot(snapshot: Any, request: pytest.FixtureRequest) -> Any:
     Redacted as cassettes are: ``crewstream_redaction``, ``crewstream_redact_patterns``
     and ``crewstream_redact_paths`` apply.
     """
+    from crewstream_testing.hooks import Hooks
     from crewstream_testing.snapshot import CrewstreamSnapshotExtension
 
-    hooks = _hooks()
+    hooks = Hooks.current()
     extension = CrewstreamSnapshotExtension.configured(
         redactor=_redactor(request.config, hooks), frame_hooks=hooks.frame
     )
@@ -344,20 +280,9 @@ def pytest_runtest_call(item: pytest.Item) -> Generator[None, None, None]:
     # so that a divergence is reported as a test failure, not a teardown error.
     result = yield
     binding = item.stash.get(_BINDING, None)
-    if binding is not None:
-        from crewstream_testing.errors import (
-            CassetteMismatchError,
-            CassetteMissError,
-            CassetteNotFoundError,
-        )
-
-        problem = None
-        try:
-            binding.finish()
-        except (CassetteMismatchError, CassetteMissError, CassetteNotFoundError) as exc:
-            problem = f"crewstream: {exc}"
-        if problem is not None:
-            pytest.fail(problem, pytrace=False)
+    problem = None if binding is None else binding.failure()
+    if problem is not None:
+        pytest.fail(f"crewstream: {problem}", pytrace=False)
     return result
 
 
