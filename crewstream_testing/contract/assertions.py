@@ -7,9 +7,10 @@ and what was expected. They are plain functions, usable with any test runner;
 the ``stream_recorder`` fixture offers them as methods too. crewai is never
 imported here: a session is recognised by its class's members.
 
-The channel routes come from the ``crewstream_channel_routes`` hooks
-(``hooks.channel_route_tables()``) and a ``routes=`` argument, handed to
-``check_frames``.
+``routes=`` is handed to ``check_frames``: routes of your own, or the
+``crewstream_channel_routes`` hooks' (``Hooks.current().route_table()``; the
+``stream_recorder`` fixture's methods pass them). Nothing here reads the
+plugin manager.
 """
 
 from __future__ import annotations
@@ -45,7 +46,6 @@ from crewstream_testing.errors import (
     StreamSettingsError,
 )
 from crewstream_testing.frames import Frame
-from crewstream_testing.hooks import channel_route_tables
 from crewstream_testing.recorder import Recorder
 
 __all__ = [
@@ -152,9 +152,7 @@ def _check(
     rules: frozenset[str] | None,
 ) -> None:
     __tracebackhide__ = True
-    table = resolve_routes(
-        routes, hooked=() if isinstance(routes, Routes) else channel_route_tables()
-    )
+    table = resolve_routes(routes)
     failures: list[tuple[str, list[Violation]]] = []
     for stream in _streams(obj, source, complete):
         found = check_frames(

@@ -24,11 +24,11 @@ from xml.etree import ElementTree
 import orjson
 
 from crewstream_testing.cassette import Cassette, StreamRecord
-from crewstream_testing.contract.checker import RULES, Violation, check_frames, infer_source
-from crewstream_testing.contract.routes import Routes, resolve_routes
+from crewstream_testing.contract.checker import RULES, Violation, check_frames
+from crewstream_testing.contract.routes import Routes, RouteSpec, resolve_routes
 from crewstream_testing.errors import CassetteFormatError, CrewstreamUsageError
 from crewstream_testing.files import atomic_write, cassette_files
-from crewstream_testing.hooks import channel_route_tables
+from crewstream_testing.frames import infer_source
 
 CASSETTE_RULES: dict[str, str] = {
     "cassette-end": "a stream's recorded ending agrees with its frames: 'result' carries no error and "
@@ -381,20 +381,24 @@ def run_check(
     junitxml: str | None = None,
     shown: int = DEFAULT_SHOWN,
     progress_stream: TextIO | None = None,
+    routes: Routes | RouteSpec | None = None,
 ) -> int:
-    """Check ``paths``, print the report to ``out``; exit code 0 (all conform), 1 (violations), 2 (unreadable)."""
+    """Check ``paths``, print the report to ``out``; exit code 0 (all conform), 1 (violations), 2 (unreadable).
+
+    ``routes`` extends the built-in channel routes (the CLI hands in the
+    ``crewstream_channel_routes`` hooks' routes).
+    """
     files = discover(paths)
     if not files:
         raise CrewstreamUsageError(
             f"no cassettes or frame files (*.jsonl, *.json) under {', '.join(map(repr, paths))}"
         )
-    # the crewstream_channel_routes hooks of installed packages (entry points) apply
-    routes = resolve_routes(hooked=channel_route_tables())
+    table = resolve_routes(routes)
     started = time.perf_counter()
     progress = Progress(len(files), progress_stream)
     results = []
     for done, path in enumerate(files, start=1):
-        results.append(check_file(path, routes))
+        results.append(check_file(path, table))
         progress.update(done, str(path))
     progress.close()
     seconds = time.perf_counter() - started

@@ -18,7 +18,7 @@ Plain Python: no pytest, no crewai. One pass over the frames, dict lookups only.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -40,7 +40,7 @@ from crewstream_testing.contract.violations import (
 )
 from crewstream_testing.contract.violations import short as _short
 from crewstream_testing.errors import CrewstreamUsageError
-from crewstream_testing.frames import CHANNELS, Frame
+from crewstream_testing.frames import CHANNELS, Frame, infer_source
 from crewstream_testing.kinds import SOURCES
 
 __all__ = [
@@ -64,21 +64,6 @@ _LLM_TYPES = _LLM_ENDS | _LLM_CHUNKS | {_LLM_START}
 _UNSET: Any = object()
 
 
-def infer_source(frames: Sequence[Any]) -> str:
-    """Guess a stream's source from its first frame: ``turn``, ``flow``, ``llm`` or ``unknown``."""
-    if not frames:
-        return "unknown"
-    first = frames[0]
-    ftype = first.get("type") if isinstance(first, Mapping) else getattr(first, "type", None)
-    if ftype == "conversation_turn_started":
-        return "turn"
-    if ftype == "flow_started":
-        return "flow"
-    if ftype == _LLM_START:
-        return "llm"
-    return "unknown"
-
-
 def check_frames(
     frames: Iterable[Any],
     *,
@@ -94,7 +79,7 @@ def check_frames(
 
     ``source`` (``flow``, ``astream``, ``kickoff``, ``turn``, ``llm`` or
     ``unknown``) selects the terminal rules; when omitted it is inferred from
-    the first frame. ``complete=True`` (the default) says the stream ran to its
+    the frames (``frames.infer_source``, the recorder's rule). ``complete=True`` (the default) says the stream ran to its
     end, normally or by an error: every call must have ended and the terminal
     frame must be there. For a stream closed early (``close()``, ``aclose()``,
     a ``break``), pass ``complete=False``: the rules about what must still come

@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from crewstream_testing.diff import MAX_FIELD_LINES, field_diff, label
+from crewstream_testing.diff import MAX_FIELD_LINES, first_divergence, label
 from crewstream_testing.frames import Frame
 
 
@@ -46,23 +46,20 @@ def compare_frames_repr(op: str, left: Any, right: Any) -> list[str] | None:
     actual = frame_sequence(left)
     if expected is None or actual is None:
         return None
-    index = next(
-        (n for n, (a, b) in enumerate(zip(actual, expected, strict=False)) if a != b),
-        min(len(actual), len(expected)),
-    )
-    if index == len(actual) == len(expected):
+    divergence = first_divergence(expected, actual)
+    if divergence is None:
         return None
+    index = divergence.index
     sizes = f"left has {len(actual)} frames, right has {len(expected)}"
-    diffs: list[str] = []
-    if index < len(actual) and index < len(expected):
+    diffs = divergence.fields
+    if divergence.expected is not None and divergence.actual is not None:
         old, new = expected[index], actual[index]
         kind = (
             f": expected {label(old)}, got {label(new)}"
-            if (old.channel, old.type) != (new.channel, new.type)
+            if divergence.relabelled
             else f" ({label(old)})"
         )
         out = [f"frame sequences differ at frame {index}{kind}; {sizes}"]
-        diffs = list(field_diff(old.to_dict(), new.to_dict()))
         out.extend(diffs[:1])
     else:
         longer = "left" if len(actual) > len(expected) else "right"

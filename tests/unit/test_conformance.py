@@ -243,7 +243,7 @@ def test_routes_extend_the_table_by_argument_and_by_hook() -> None:
     assert rules(check_frames(frames, routes={"my_flow_event": "flow"})) == {"channel"}
     assert check_frames(frames, routes={"my_flow_event": ["flow", "tools"]}) == []
 
-    from crewstream_testing.hooks import channel_route_tables, register, unregister
+    from crewstream_testing.hooks import Hooks, register, unregister
 
     class Routes:
         @staticmethod
@@ -253,18 +253,19 @@ def test_routes_extend_the_table_by_argument_and_by_hook() -> None:
     plugin = Routes()
     register(plugin)
     try:
-        hooked = channel_route_tables()
-        assert channel_routes(hooked=hooked)["my_flow_event"] == frozenset({"flow"})
-        # the checker applies the routes it is handed; the assertions hand it the hooks' routes
-        unhooked = check_frames(frames)
-        found = check_frames(frames, routes=resolve_routes(hooked=hooked))
-        with pytest.raises(ConformanceError) as raised:
-            assert_routed(frames)
+        hooks = Hooks.current()
     finally:
         unregister(plugin)
-    assert unhooked == []
+    hooked = list(hooks.routes)
+    assert channel_routes(hooked=hooked)["my_flow_event"] == frozenset({"flow"})
+    # the checker applies the routes it is handed and never reads the plugin manager
+    assert check_frames(frames) == []
+    found = check_frames(frames, routes=hooks.route_table())
     assert rules(found) == {"channel"}
     assert found[0].expected == "'my_flow_event' on channel 'flow'"
+    assert check_frames(frames, routes=resolve_routes(hooked=hooked)) == found
+    with pytest.raises(ConformanceError) as raised:
+        assert_routed(frames, hooks.route_table())
     assert [v.expected for v in raised.value.violations] == [found[0].expected]
 
 

@@ -20,11 +20,11 @@ Plain Python: ``run_suite()`` returns a ``SuiteReport``; the CLI
 
 from __future__ import annotations
 
+from crewstream_testing.cassette import crewai_version
 from crewstream_testing.contract.suite.lab import (
     SCENARIOS,
     Lab,
     Unavailable,
-    crewai_version,
     make_llm,
     require,
     scenario,

@@ -7,7 +7,8 @@ import importlib
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from crewstream_testing.contract.suite.lab import Unavailable, crewai_version, make_llm, require
+from crewstream_testing.cassette import crewai_version
+from crewstream_testing.contract.suite.lab import Unavailable, make_llm, require
 
 
 def result_or_error(session: Any) -> Any:

@@ -4,10 +4,10 @@ the ``Lab`` it records observations and streams into, and the scenario registry.
 
 from __future__ import annotations
 
-import importlib.metadata
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from crewstream_testing.cassette import crewai_version
 from crewstream_testing.contract.checker import check_frames
 from crewstream_testing.contract.routes import Routes
 from crewstream_testing.contract.suite.promises import (
@@ -130,10 +130,3 @@ def scenario(name: str) -> Callable[[Scenario], Scenario]:
         return func
 
     return register
-
-
-def crewai_version() -> str | None:
-    try:
-        return importlib.metadata.version("crewai")
-    except importlib.metadata.PackageNotFoundError:
-        return None

@@ -13,9 +13,10 @@ from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-from crewstream_testing.contract.routes import resolve_routes
+from crewstream_testing.cassette import crewai_version
+from crewstream_testing.contract.routes import Routes, RouteSpec, resolve_routes
 from crewstream_testing.contract.suite import agents, concurrency, entry_points, lifecycle
-from crewstream_testing.contract.suite.lab import SCENARIOS, Lab, Unavailable, crewai_version
+from crewstream_testing.contract.suite.lab import SCENARIOS, Lab, Unavailable
 from crewstream_testing.contract.suite.promises import (
     BROKEN,
     PROMISES,
@@ -25,7 +26,6 @@ from crewstream_testing.contract.suite.promises import (
 )
 from crewstream_testing.errors import CrewstreamUsageError
 from crewstream_testing.files import atomic_write
-from crewstream_testing.hooks import channel_route_tables
 
 # the scenario modules register their scenarios when imported, in report order
 _SCENARIO_MODULES = (entry_points, agents, lifecycle, concurrency)
@@ -51,8 +51,12 @@ def run_suite(
     scenarios: Sequence[str] | None = None,
     *,
     progress: Callable[[str], None] | None = None,
+    routes: Routes | RouteSpec | None = None,
 ) -> SuiteReport:
-    """Run the scenarios (all by default) on the installed crewai and report every promise."""
+    """Run the scenarios (all by default) on the installed crewai and report every promise.
+
+    ``routes`` extends the built-in channel routes the streams are checked with.
+    """
     from crewstream_testing.hermetic import quiet_environment
 
     quiet_environment()
@@ -62,7 +66,7 @@ def run_suite(
             f"unknown scenario(s) {', '.join(map(repr, unknown))}; known: {', '.join(SCENARIOS)}"
         )
     chosen = [name for name in SCENARIOS if not scenarios or name in scenarios]
-    lab = Lab(resolve_routes(hooked=channel_route_tables()))
+    lab = Lab(resolve_routes(routes))
     started = time.perf_counter()
     with (
         tempfile.TemporaryDirectory(prefix="crewstream-conformance-") as storage,
@@ -133,6 +137,7 @@ def run_conformance_command(
     json_path: str | None = None,
     verbose: bool = False,
     progress_stream: Any = None,
+    routes: Routes | RouteSpec | None = None,
 ) -> int:
     """``crewstream conformance``: run the suite, print the report; 1 when a promise is broken."""
     import sys
@@ -148,7 +153,7 @@ def run_conformance_command(
             stream.write(f"\r\x1b[2Krunning scenario: {name}")
             stream.flush()
 
-    report = run_suite(scenarios, progress=progress)
+    report = run_suite(scenarios, progress=progress, routes=routes)
     if tty:
         stream.write("\r\x1b[2K")
         stream.flush()
