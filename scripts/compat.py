@@ -221,7 +221,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     shown = " ".join(["python scripts/compat.py", "--versions", *args.versions])
     text = render(reports, shown)
     sys.path.insert(0, str(ROOT))
-    from crewstream_testing.cassette import atomic_write
+    from crewstream_testing.files import atomic_write
 
     atomic_write(args.out, text.encode())
     log(f"wrote {args.out}")
