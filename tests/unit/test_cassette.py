@@ -8,6 +8,9 @@ import orjson
 import pytest
 
 from crewstream_testing import Cassette, CassetteFormatError, Frame, StreamRecord
+from crewstream_testing.cassette import encode_lines
+from crewstream_testing.diff import compare, first_divergence
+from crewstream_testing.frames import envelope_problem
 
 HEADER = b'{"clock":"virtual","contract":"v1","crewai":"1.15.30","format":"crewstream-cassette","format_version":1,"kind":"header"}'
 
@@ -140,3 +143,100 @@ def test_saved_cassettes_get_the_usual_file_mode(tmp_path: Path) -> None:
         assert path.stat().st_mode & 0o777 == 0o664
     finally:
         os.umask(umask)
+
+
+# -- one encoding, bytes first in compare mode ------------------------------------------------
+
+
+def test_a_loaded_cassette_keeps_the_bytes_of_its_stream_lines(tmp_path: Path) -> None:
+    cassette = sample()
+    cassette.llm_calls.append({"request": {"model": "m"}, "chunks": []})
+    path = cassette.save(tmp_path / "c.jsonl")
+    lines = path.read_bytes().split(b"\n")[:-1]
+    loaded = Cassette.load(path)
+    # header first, then stream, two frames, end; the llm_call line is not a stream line
+    assert loaded.stream_lines() == lines[1:5]
+    assert lines[5].startswith(b'{"chunks":[],"index":0,"kind":"llm_call"')
+    assert sample().stream_lines() == lines[1:5]
+
+
+def test_compare_is_none_for_the_same_streams_whatever_the_header_and_llm_calls(
+    tmp_path: Path,
+) -> None:
+    expected = Cassette.load(sample().save(tmp_path / "c.jsonl"))
+    actual = sample()
+    actual.crewai_version = "1.16.0"
+    actual.llm_calls.append({"request": {"model": "other"}})
+    assert compare(expected, actual) is None
+
+
+def test_compare_diffs_the_first_differing_frame(tmp_path: Path) -> None:
+    expected = Cassette.load(sample().save(tmp_path / "c.jsonl"))
+    actual = sample()
+    actual.streams[0].frames[1].data["result"] = "changed"
+    assert compare(expected, actual) == [
+        "stream 0 (flow): first divergence at frame 1 (flow/flow_finished):",
+        "  data.result: 'done' -> 'changed'",
+    ]
+
+
+def test_compare_new_episodes_accepts_new_streams_only_after_the_recorded_ones(
+    tmp_path: Path,
+) -> None:
+    expected = Cassette.load(sample().save(tmp_path / "c.jsonl"))
+    actual = sample()
+    actual.streams.append(StreamRecord(source="llm"))
+    assert compare(expected, actual, prefix_only=True) is None
+    assert compare(expected, actual) == [
+        "the test recorded 2 stream(s); the cassette holds 1",
+        "  first new stream: 1 (llm)",
+    ]
+
+
+def test_sealed_bytes_are_written_until_a_stream_or_frame_changes() -> None:
+    lines = sample().line_dicts()
+    encoded = encode_lines(lines)
+    sealed = Cassette.from_lines(lines, encoded)
+    assert sealed.frames == sample().frames
+    assert sealed.dumps() == sample().dumps() == b"\n".join(encoded) + b"\n"
+    sealed.streams[0].frames.pop()
+    assert sealed.dumps().count(b'"kind":"frame"') == 1
+
+
+def test_first_divergence_reads_frames_and_dicts_alike() -> None:
+    frames = sample().frames
+    dicts = [frame.to_dict() for frame in frames]
+    assert first_divergence(frames, dicts) is None
+    changed = [dicts[0], {**dicts[1], "type": "flow_failed"}]
+    found = first_divergence(frames, changed)
+    assert found is not None
+    assert (found.index, found.relabelled) == (1, True)
+    assert found.fields == ["  type: 'flow_finished' -> 'flow_failed'"]
+    shorter = first_divergence(frames, dicts[:1])
+    assert shorter is not None
+    assert (shorter.index, shorter.actual, shorter.fields) == (1, None, [])
+
+
+@pytest.mark.parametrize(
+    ("record", "problem"),
+    [
+        ({"id": 1, "type": "t", "channel": "c"}, "frame 'id' must be a string, found 1"),
+        (
+            {"id": "a", "type": "t", "channel": "c", "seq": True},
+            "frame 'seq' must be an integer or null, found True",
+        ),
+        (
+            {"id": "a", "type": "t", "channel": "c", "namespace": ["x", 2]},
+            "frame 'namespace' must be a list of strings, found ['x', 2]",
+        ),
+        (
+            {"id": "a", "type": "t", "channel": "c", "data": []},
+            "frame 'data' must be an object, found []",
+        ),
+        ({"id": "a", "type": "t", "channel": "c", "timestamp": 0.5}, None),
+    ],
+)
+def test_envelope_problem_is_the_one_envelope_check(
+    record: dict[str, object], problem: str | None
+) -> None:
+    assert envelope_problem(record) == problem

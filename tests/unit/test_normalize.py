@@ -135,3 +135,111 @@ def test_frame_hooks_run_after_builtin_rules() -> None:
     )
     assert out[0].data["user"] == "<user:1>"
     assert isinstance(out[0], Frame)
+
+
+def test_normalize_lines_gives_the_cassette_frame_lines() -> None:
+    normalizer = Normalizer()
+    lines = normalizer.normalize_lines(
+        [
+            [frame("a", "flow_started", data={"state_id": STATE})],
+            [frame("b", "flow_finished", parent_id="a")],
+        ]
+    )
+    assert lines == [
+        [
+            {
+                "kind": "frame",
+                "stream": 0,
+                "version": "v1",
+                "id": "#0",
+                "type": "flow_started",
+                "channel": "flow",
+                "seq": None,
+                "namespace": ["flow"],
+                "timestamp": 0.0,
+                "parent_id": None,
+                "previous_id": None,
+                "data": {"state_id": "<state:1>"},
+            }
+        ],
+        [
+            {
+                "kind": "frame",
+                "stream": 1,
+                "version": "v1",
+                "id": "#1",
+                "type": "flow_finished",
+                "channel": "flow",
+                "seq": None,
+                "namespace": ["flow"],
+                "timestamp": 0.0,
+                "parent_id": "#0",
+                "previous_id": None,
+                "data": {},
+            }
+        ],
+    ]
+
+
+def test_values_met_again_follow_the_frame_ids_known_now() -> None:
+    normalizer = Normalizer()
+    first = normalizer.normalize_lines([[frame("a", "x", data={"call_id": CALL})]])
+    # a later call sees frame ids the first did not: a uuid that is now a frame id is its ordinal
+    second = normalizer.normalize_lines(
+        [[frame(CALL, "y", data={"call_id": CALL, "note": f"see {STATE}"})]]
+    )
+    assert first[0][0]["data"] == {"call_id": "<call:1>"}
+    assert second[0][0]["id"] == "#1"
+    assert second[0][0]["data"] == {"call_id": "#1", "note": "see <uuid:1>"}
+
+
+def test_a_hook_that_breaks_the_envelope_is_named() -> None:
+    def hook(f: dict[str, Any], context: Any) -> None:
+        f["namespace"] = "flow"
+        f["extra"] = 1
+
+    normalizer = Normalizer(frame_hooks=[hook])
+    try:
+        normalizer.normalize_lines([[frame("a", "x"), frame("b", "y")]])
+    except ValueError as exc:
+        assert str(exc) == (
+            "a crewstream_normalize_frame hook broke frame 0 of stream 0: frame 'namespace' "
+            "must be a list of strings, found 'flow'; the hook must keep the envelope's "
+            "fields and types"
+        )
+    else:
+        raise AssertionError("the broken frame was accepted")
+
+
+def test_hooks_see_the_line_and_keys_they_add_are_dropped() -> None:
+    seen: list[dict[str, Any]] = []
+
+    def hook(f: dict[str, Any], context: Any) -> None:
+        seen.append(dict(f))
+        f["extra"] = context.stream_index
+
+    (lines,) = Normalizer(frame_hooks=[hook]).normalize_lines([[frame("a", "x")]])
+    assert seen[0]["kind"] == "frame" and seen[0]["stream"] == 0
+    assert "extra" not in lines[0]
+    assert normalize([frame("a", "x")], frame_hooks=[hook])[0].id == "#0"
+
+
+def test_infer_source_is_one_rule_for_frames_and_sessions() -> None:
+    from crewstream_testing.frames import infer_source
+
+    class AsyncStreamSession:
+        pass
+
+    class StreamSession:
+        pass
+
+    llm = [frame("a", "llm_call_started", "llm"), frame("b", "llm_call_completed", "llm")]
+    turn = [frame("a", "flow_started"), frame("b", "conversation_turn_started")]
+    custom = [frame("a", "custom_event", "custom")]
+    assert infer_source(llm) == "llm"
+    assert infer_source(turn) == "turn"
+    assert infer_source([frame("a", "flow_started")]) == "flow"
+    assert infer_source([]) == "unknown"
+    assert infer_source(custom) == "unknown"
+    assert infer_source(custom, StreamSession()) == "flow"
+    assert infer_source(llm, AsyncStreamSession()) == "astream"

@@ -190,3 +190,45 @@ def test_record_refuses_what_is_not_a_session() -> None:
         CrewstreamUsageError, match=r"record\(\) takes a crewai StreamSession .* not list"
     ):
         Recorder().record([1, 2, 3])
+
+
+def test_the_cassette_is_built_once_until_something_new_is_recorded(tmp_path: Path) -> None:
+    recorder = Recorder()
+    consume(recorder.record(llm_session()))
+    built = recorder.cassette()
+    assert recorder.cassette() is built
+    assert recorder.frames == built.frames and recorder.streams is built.streams
+    consume(recorder.record(flow_session()))
+    again = recorder.cassette()
+    assert again is not built
+    assert [stream.source for stream in again.streams] == ["llm", "flow"]
+    # what is written is the bytes encoded once, equal to encoding the view afresh
+    path = recorder.save(tmp_path / "two.jsonl")
+    fresh = Cassette(
+        streams=again.streams,
+        llm_calls=again.llm_calls,
+        crewai_version=again.crewai_version,
+        clock=again.clock,
+    )
+    assert path.read_bytes() == fresh.dumps()
+    assert Cassette.load(path).stream_lines() == again.stream_lines()
+
+
+def test_sessions_match_the_session_protocols() -> None:
+    from crewstream_testing.frames import is_async_stream_session, is_stream_session
+
+    session = llm_session()
+    consume(session)
+    assert is_stream_session(session) and not is_async_stream_session(session)
+    assert not is_stream_session([1, 2]) and not is_stream_session(Recorder())
+
+    from fixtures.report_flow import ReportFlow
+
+    async def run() -> bool:
+        stream = ReportFlow().astream()
+        async with stream:
+            async for _ in stream:
+                pass
+        return is_async_stream_session(stream) and not is_stream_session(stream)
+
+    assert asyncio.run(run())
