@@ -28,7 +28,11 @@
   function jsonHtml(value, indent) {
     indent = indent || "";
     if (value === null) return '<span class="j-null">null</span>';
-    if (typeof value === "string") return '<span class="j-str">"' + marked(value) + '"</span>';
+    if (typeof value === "string") {
+      var quoted = JSON.stringify(value); // escaped, so the envelope reads (and copies) as JSON
+      if (/^#\d+$/.test(value)) return '<span class="j-str"><mark class="placeholder">' + esc(quoted) + "</mark></span>";
+      return '<span class="j-str">' + marked(quoted) + "</span>";
+    }
     if (typeof value !== "object") return '<span class="j-num">' + esc(String(value)) + "</span>";
     var inner = indent + "  ", parts = [];
     if (Array.isArray(value)) {
