@@ -179,7 +179,7 @@ def splice(page: str, fresh: str, numbers: Sequence[int]) -> str:
     for number in numbers:
         old = _splice_summary(old, new, number)
         old = _splice_section(old, new, number)
-    return "\n".join(old) + "\n"
+    return "\n".join(old).rstrip("\n") + "\n"
 
 
 def _splice_summary(old: list[str], new: list[str], number: int) -> list[str]:
