@@ -9,7 +9,7 @@ import pytest
 from pydantic import BaseModel
 
 from crewstream_testing.errors import CrewstreamUsageError, FakeLLMError
-from crewstream_testing.llm.fake import Chunk, FakeLLM, FakeRequest, reply, split_text, tool_call
+from crewstream_testing.llm import Chunk, FakeLLM, FakeRequest, reply, split_text, tool_call
 from crewstream_testing.normalize import normalize
 from crewstream_testing.recorder import Recorder
 
