@@ -224,10 +224,12 @@ MAX_FINDINGS_SHOWN = 20
 @command("scrub")
 def run_scrub(args: argparse.Namespace, out: TextIO) -> int:
     from crewstream_testing.files import cassette_files
+    from crewstream_testing.hooks import redact_hook
     from crewstream_testing.redact.redactor import Redactor
     from crewstream_testing.redact.scrub import scrub_file
 
-    redactor = Redactor(patterns=args.pattern, paths=args.json_paths)
+    # the crewstream_redact hooks of installed packages (entry points) apply
+    redactor = Redactor(patterns=args.pattern, paths=args.json_paths, hook=redact_hook())
     files = cassette_files(args.paths)
     if not files:
         print(
@@ -261,8 +263,14 @@ def run_scrub(args: argparse.Namespace, out: TextIO) -> int:
 @command("check")
 def run_check(args: argparse.Namespace, out: TextIO) -> int:
     from crewstream_testing.contract.check import run_check as check_paths
+    from crewstream_testing.contract.routes import resolve_routes
+    from crewstream_testing.hooks import channel_route_tables
 
-    return check_paths(args.paths, out, junitxml=args.junitxml, shown=args.max_violations)
+    # the crewstream_channel_routes hooks of installed packages (entry points) apply
+    routes = resolve_routes(hooked=channel_route_tables())
+    return check_paths(
+        args.paths, out, junitxml=args.junitxml, shown=args.max_violations, routes=routes
+    )
 
 
 @command("conformance")
