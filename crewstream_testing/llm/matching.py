@@ -185,8 +185,7 @@ def miss_message(
 def _text_redactor(redactor: Redactor | None) -> Callable[[str], str]:
     # A live prompt may hold a secret the cassette never saw (a key pasted into
     # an input): the message goes to a CI log, so it passes the redactor too.
-    active = redactor if redactor is not None else Redactor()
-    return lambda text: str(active.redact(text))
+    return (redactor if redactor is not None else Redactor()).redact_text
 
 
 def describe_request(request: Mapping[str, Any], redact: Callable[[str], str] = str) -> list[str]:

@@ -6,7 +6,7 @@ class), every chunk with its kind (``text`` / ``thinking`` / ``tool_call`` with
 its tool_call dict), the completed event's fields, the return value (text,
 tool-call list or structured object as class path + JSON), or the error (type,
 message, and the failed event's text). Never the API key, the base URL or
-headers: ``llm_secrets`` reads them only to hand them to the redactor.
+headers: the tape hands them to the redactor (``CREDENTIAL_ATTRIBUTES``).
 
 ``plan_from_record`` turns a recorded call back into the ``ReplyPlan`` the
 chunk engine emits.
@@ -17,7 +17,6 @@ from __future__ import annotations
 import importlib
 from collections.abc import Mapping
 from typing import Any
-from urllib.parse import parse_qsl, urlsplit
 
 from pydantic import BaseModel
 
@@ -25,7 +24,6 @@ from crewstream_testing.errors import ReplayedLLMError
 from crewstream_testing.llm.engine import CallArgs, effective_stream, mark_error_event
 from crewstream_testing.llm.script import ReplyPlan, check_recorded_chunks
 from crewstream_testing.recorder import to_jsonable
-from crewstream_testing.redact.redactor import looks_like_credential_key
 
 PARAM_NAMES = (
     "temperature",
@@ -41,11 +39,15 @@ PARAM_NAMES = (
 )
 """LLM attributes stored with a recorded request (when set): informative, not matched."""
 
-HEADER_ATTRIBUTES = ("default_headers", "extra_headers", "headers")
-"""LLM attributes that may hold request headers (credentials among them)."""
-
-URL_ATTRIBUTES = ("base_url", "api_base")
-"""LLM attributes that may hold a provider URL (with credentials in it)."""
+CREDENTIAL_ATTRIBUTES = (
+    "api_key",
+    "default_headers",
+    "extra_headers",
+    "headers",
+    "base_url",
+    "api_base",
+)
+"""LLM attributes that may hold credentials (a key, headers, a URL): handed to the redactor, never stored."""
 
 
 # -- the request ------------------------------------------------------------------------------
@@ -76,45 +78,6 @@ def request_record(llm: Any, args: CallArgs, method: str) -> dict[str, Any]:
         "params": params,
         "response_model": None if response_model is None else class_path(response_model),
     }
-
-
-def llm_secrets(llm: Any) -> dict[str, str]:
-    """The credentials an LLM object holds, ``{value: what it is}``: never stored, always redacted.
-
-    The API key; the values of headers whose name says credential (an
-    ``Authorization`` header's token too); the password, and query values
-    whose name says credential, of a base URL.
-    """
-    found: dict[str, str] = {}
-    key = getattr(llm, "api_key", None)
-    if isinstance(key, str) and key:
-        found[key] = "LLM api_key"
-    for attribute in HEADER_ATTRIBUTES:
-        headers = getattr(llm, attribute, None)
-        if not isinstance(headers, Mapping):
-            continue
-        for name, value in headers.items():
-            if not isinstance(value, str) or not looks_like_credential_key(str(name)):
-                continue
-            found.setdefault(value, f"LLM header {name}")
-            scheme, _, token = value.partition(" ")
-            if token and scheme.lower() in ("bearer", "basic", "token"):
-                found.setdefault(token, f"LLM header {name}")
-    for attribute in URL_ATTRIBUTES:
-        url = getattr(llm, attribute, None)
-        if not isinstance(url, str) or not url:
-            continue
-        try:
-            parts = urlsplit(url)
-            password = parts.password
-        except ValueError:  # a malformed URL: nothing to read from it
-            continue
-        if password:
-            found.setdefault(password, f"LLM {attribute} password")
-        for name, value in parse_qsl(parts.query):
-            if value and looks_like_credential_key(name):
-                found.setdefault(value, f"LLM {attribute} {name}")
-    return found
 
 
 # -- what the call emitted and returned -------------------------------------------------------

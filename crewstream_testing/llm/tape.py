@@ -8,7 +8,7 @@ Recording (``record_action`` says ``write``, or a call with no match under
 ``new_episodes``): the real call runs and ``intercept.Capture`` stores it
 (``records.py``: request, chunks, completed event, result or error). Never the
 API key, the base URL or headers: the tape hands them to its redactor
-(``Redactor.add_secret``), so they are redacted wherever they appear.
+(``Redactor.add_credentials``), so they are redacted wherever they appear.
 
 Replaying (``compare``, or ``missing`` in mode ``none``): the call does not
 reach the provider. The recorded call becomes a ``ReplyPlan`` and the instance
@@ -44,7 +44,11 @@ from crewstream_testing.llm.matching import (
     miss_message,
     nearest,
 )
-from crewstream_testing.llm.records import llm_secrets, plan_from_record, request_record
+from crewstream_testing.llm.records import (
+    CREDENTIAL_ATTRIBUTES,
+    plan_from_record,
+    request_record,
+)
 from crewstream_testing.redact.redactor import Redactor
 
 
@@ -202,9 +206,10 @@ class LLMTape:
     def _decide(self, llm: Any, args: CallArgs, method: str) -> tuple[dict[str, Any], int | None]:
         redactor = self.redactor
         if redactor is not None:
-            for secret, name in llm_secrets(llm).items():
-                if len(secret) >= redactor.min_length:  # a short dummy key is no secret
-                    redactor.add_secret(secret, name)
+            for attribute in CREDENTIAL_ATTRIBUTES:
+                value = getattr(llm, attribute, None)
+                if value:
+                    redactor.add_credentials(value, f"LLM {attribute}")
         request = request_record(llm, args, method)
         with intercept.lock:
             self.calls += 1
