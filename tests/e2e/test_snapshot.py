@@ -153,3 +153,56 @@ def test_divergence_of_missing_and_extra_frames() -> None:
     lines = divergence_lines(short, full)
     assert lines[1] == "  2 extra received frame(s), the first: custom/custom_event"
     assert divergence_lines(full, full) == ["the snapshot and the received frames are equal"]
+
+
+REDACTED_SNAPSHOT = """
+def frame(n, **data):
+    return {
+        "id": f"f{n}", "seq": n + 1, "type": "custom_event", "channel": "custom",
+        "namespace": ["custom"], "timestamp": "2026-01-01T00:00:00Z", "parent_id": None,
+        "previous_id": f"f{n - 1}" if n else None, "data": data,
+    }
+
+
+def test_account(crewstream_snapshot):
+    frames = [
+        frame(0, account="ACCT-204518", email="ada@example.org"),
+        frame(1, note="key sk-proj-" + "7" * 24),
+    ]
+    assert crewstream_snapshot == frames
+"""
+
+
+def snapshot_with_ini(pytester: pytest.Pytester, ini: str) -> list[dict[str, Any]]:
+    """Write the REDACTED_SNAPSHOT test's snapshot under ``ini`` settings; its frames' data."""
+    pytester.makeini("[pytest]\nasyncio_default_fixture_loop_scope = function\n" + ini)
+    pytester.makepyfile(test_redacted=REDACTED_SNAPSHOT)
+    pytester.runpytest("-p", "no:cacheprovider", "--snapshot-update").assert_outcomes(passed=1)
+    # the stored snapshot passes again with the same settings
+    pytester.runpytest("-p", "no:cacheprovider").assert_outcomes(passed=1)
+    path = pytester.path / "__snapshots__" / "test_redacted" / "test_account.jsonl"
+    return [orjson.loads(line)["data"] for line in path.read_text().splitlines()]
+
+
+def test_snapshot_honours_crewstream_redact_patterns(pytester: pytest.Pytester) -> None:
+    data = snapshot_with_ini(pytester, "crewstream_redact_patterns =\n    ACCT-\\d{6}\n")
+    assert data == [
+        {"account": "<redacted:1>", "email": "ada@example.org"},
+        {"note": "key <redacted:2>"},
+    ]
+
+
+def test_snapshot_honours_crewstream_redact_paths(pytester: pytest.Pytester) -> None:
+    data = snapshot_with_ini(pytester, "crewstream_redact_paths =\n    data.email\n")
+    assert data == [
+        {"account": "ACCT-204518", "email": "<redacted:1>"},
+        {"note": "key <redacted:2>"},
+    ]
+
+
+def test_snapshot_honours_crewstream_redaction_off(pytester: pytest.Pytester) -> None:
+    data = snapshot_with_ini(pytester, "crewstream_redaction = false\n")
+    assert data == [
+        {"account": "ACCT-204518", "email": "ada@example.org"},
+        {"note": "key sk-proj-" + "7" * 24},
+    ]
