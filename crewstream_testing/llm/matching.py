@@ -21,7 +21,8 @@ from crewstream_testing.diff import field_diff
 from crewstream_testing.errors import rerecord_hint
 from crewstream_testing.llm.script import ReplyPlan, tool_name
 from crewstream_testing.normalize import Normalizer
-from crewstream_testing.redact.redactor import Redactor, bind_markers, redact_for_matching
+from crewstream_testing.redact.matching import bind_markers, redact_for_matching
+from crewstream_testing.redact.redactor import Redactor
 
 MATCH_FIELDS = ("model", "messages", "tools")
 """The request fields the default matching compares."""
