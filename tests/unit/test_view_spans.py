@@ -66,16 +66,39 @@ def test_failed_spans_and_a_turn_without_started_event_id() -> None:
     ]
 
 
-def test_timed_streams_get_durations() -> None:
-    frames = Cassette.load(CASSETTES / "llm_stream.jsonl").streams[0].frames
-    timed = [
-        Frame.from_dict({**frame.to_dict(), "timestamp": 0.25 * index})
-        for index, frame in enumerate(frames)
-    ]
-    tree = build_spans(timed)
+def test_thinking_and_durations_of_a_real_timed_llm_stream(
+    warm_crewai: None, tmp_path: Path
+) -> None:
+    from crewstream_testing import FakeLLM, Recorder, reply
+    from crewstream_testing.hermetic import CrewaiIsolation
+
+    script = [reply("Frames are ordered.", thinking=["Let me ", "think."], latency=0.05)]
+    llm = FakeLLM(script, model="thinker", stream=True)
+    with (
+        CrewaiIsolation(tmp_path),
+        Recorder(clock="virtual") as recorder,
+        recorder.record(llm.stream_events("Why?")) as session,
+    ):
+        for _ in session:
+            pass
+    frames = recorder.cassette().streams[0].frames
+    tree = build_spans(frames)
+    (call,) = tree.spans
     assert tree.timed
-    assert tree.spans[0].duration == 0.25 * (len(frames) - 1)
-    assert build_spans(frames).spans[0].duration is None
+    assert (call.kind, call.name, call.text, call.thinking) == (
+        "llm",
+        "thinker",
+        "Frames are ordered.",
+        "Let me think.",
+    )
+    assert [(s.kind, s.first, s.last, s.count) for s in call.segments] == [
+        ("thinking", 1, 2, 2),
+        ("text", 3, 5, 3),
+    ]
+    assert call.duration == 0.25  # six chunks 0.05 s apart under the virtual clock
+    untimed = [Frame.from_dict({**f.to_dict(), "timestamp": 0.0}) for f in frames]
+    assert not build_spans(untimed).timed
+    assert build_spans(untimed).spans[0].duration is None
 
 
 def test_parallel_listeners_are_sibling_spans_each_with_its_own_llm_call(
