@@ -125,42 +125,34 @@ def running_totals(redaction: Pass, totals: list[str], lines: list[int], path: s
 
 
 def stream_chunks(
-    redaction: Pass, lines: list[dict[str, Any]], screen: re.Pattern[bytes], dirty: set[int]
+    redaction: Pass,
+    lines: list[dict[str, Any]],
+    runs: list[Any],
+    screen: re.Pattern[bytes],
+    dirty: set[int],
 ) -> None:
-    """Replace secrets split across the chunk frames of ``lines``; mark those lines ``dirty``.
+    """Replace secrets split across the chunk frames of ``runs`` (``screen.Streamed``); mark them ``dirty``.
 
     A changed line is replaced by a new dict (the old one is left as it was).
     """
-    groups: dict[tuple[Any, ...], list[int]] = {}
-    for position, line in enumerate(lines):
-        if line.get("type") in CHUNK_TYPES:
-            key = chunk_key(line)
-            if key is not None:
-                groups.setdefault(key, []).append(position)
-    for key, members in groups.items():
-        datas = [lines[position]["data"] for position in members]
-        pieces = [data.get("chunk") for data in datas]
-        totals = [arguments(data) for data in datas] if key[1] == "tool_call" else []
-        texts = all(isinstance(piece, str) for piece in pieces)
-        joined = "".join(pieces) if texts else None
-        final = totals[-1] if totals and all(isinstance(t, str) for t in totals) else None
-        if (
-            joined is not None
-            and not suspect(redaction, screen, joined)
-            and (not totals or (final is not None and not suspect(redaction, screen, final)))
-        ):
+    for run in runs:
+        members: list[int] = run.members
+        if not run.unknown() and not any(suspect(redaction, screen, t) for t in run.texts()):
             continue
         dirty.update(members)
         if len(members) < 2:
             continue
+        datas = [lines[position]["data"] for position in members]
         numbers = [position + 1 for position in members]
         new_datas = [dict(data) for data in datas]
-        if joined is not None:
+        if run.joined is not None:
+            pieces = [data["chunk"] for data in datas]
             new = fragments(redaction, pieces, numbers, "data.chunk")
             for data, old_piece, new_piece in zip(new_datas, pieces, new, strict=True):
                 if new_piece != old_piece:
                     data["chunk"] = new_piece
-        if final is not None:
+        totals = [arguments(data) for data in datas]
+        if run.key[1] == "tool_call" and all(isinstance(total, str) for total in totals):
             new = running_totals(redaction, totals, numbers, "data.tool_call.function.arguments")
             for data, old_total, new_total in zip(new_datas, totals, new, strict=True):
                 if new_total != old_total:

@@ -26,7 +26,6 @@ The rules (what is a secret) are in ``rules.py`` and docs/security.md.
 from __future__ import annotations
 
 import base64
-import bisect
 import os
 import re
 import urllib.parse
@@ -51,6 +50,8 @@ from crewstream_testing.redact.rules import (
     looks_like_credential_key,
     looks_like_credential_name,
 )
+from crewstream_testing.redact.screen import LineScreen
+from crewstream_testing.redact.screen import encode as _encode
 from crewstream_testing.redact.walk import Finding, Pass, RedactContext, Settings
 
 if TYPE_CHECKING:
@@ -205,40 +206,31 @@ class Redactor:
         """``redact_lines``, with the findings (line, JSON path, rule; never the secret)."""
         if not self.enabled:
             return Redaction(lines)
-        blobs = list(encoded) if encoded is not None else [_encode(line) for line in lines]
-        starts: list[int] = []
-        offset = 0
-        for blob in blobs:
-            starts.append(offset)
-            offset += len(blob) + 1
-        joined = b"\n".join(blobs)
-        lowered = joined.lower()
-        reserved = (
-            {int(n) for n in _MARKER_BYTES.findall(joined)} if b"<redacted:" in joined else set()
-        )
-        redaction = Pass(self.settings, self._secrets_now(), known=self.known, reserved=reserved)
+        extra = self.settings.extra_rules
+        lined = LineScreen(lines, encoded, keep_raw=bool(extra))
+        redaction = Pass(self.settings, self._secrets_now(), known=self.known)
+        redaction.reserved.update(lined.marker_numbers())
         screen = redaction.line_screen()
-        hits = _hits(screen, lowered, starts)
-        if redaction.paths_need_every_line():
+        hits = lined.search(screen)
+        if redaction.paths_need_every_line() or any(
+            _UNSCREENABLE.search(rule.regex.pattern) for rule in extra
+        ):
             hits = set(range(len(lines)))
-        if self.settings.extra_rules:
-            if any(_UNSCREENABLE.search(r.regex.pattern) for r in self.settings.extra_rules):
-                hits = set(range(len(lines)))
-            else:
-                texts = [blob.decode("utf-8", "replace") for blob in blobs]
-                for rule in self.settings.extra_rules:
-                    hits.update(i for i, text in enumerate(texts) if rule.regex.search(text))
+        for rule in extra:
+            hits |= lined.search_raw(rule.regex)
 
         found: dict[str, str] = {}
+        names = redaction.names_screen()
         for position in sorted(hits):
-            redaction.collect(lines[position], None, found, 0, [])
+            if names.search(lined.blobs.get(position) or _encode(lines[position]).lower()):
+                redaction.collect(lines[position], None, found, 0, [])
         new = redaction.add_literals(found)
         if new:
             self._discovered.update(new)
-            hits |= _hits(redaction.line_screen(new), lowered, starts)
+            hits |= lined.search(redaction.line_screen(new))
             screen = redaction.line_screen()
 
-        chunks.stream_chunks(redaction, lines, screen, hits)
+        chunks.stream_chunks(redaction, lines, lined.streamed, screen, hits)
         for position, line in enumerate(lines):
             if line.get("kind") == "llm_call":
                 new_line = chunks.call_chunks(redaction, line, position + 1, screen)
@@ -301,29 +293,6 @@ class Redactor:
         for value, marker in self.known.items():
             found.setdefault(value, f"replayed as {marker}")
         return found
-
-
-def _encode(line: Line) -> bytes:
-    try:
-        return orjson.dumps(line, option=_ENCODE, default=repr)
-    except (TypeError, orjson.JSONEncodeError):
-        return repr(line).encode("utf-8", "replace")
-
-
-def _hits(pattern: re.Pattern[bytes], text: bytes, starts: list[int]) -> set[int]:
-    """Positions of the lines of ``text`` (lines joined by newlines) where ``pattern`` matches."""
-    found: set[int] = set()
-    at = 0
-    search = pattern.search
-    while True:
-        match = search(text, at)
-        if match is None:
-            return found
-        position = bisect.bisect_right(starts, match.start()) - 1
-        found.add(position)
-        if position + 1 >= len(starts):
-            return found
-        at = starts[position + 1]
 
 
 def _credentials_in(value: Any, min_length: int) -> list[str]:

@@ -322,24 +322,26 @@ _AUTH_SCHEMES = frozenset(
         "aws4-hmac-sha256",
     }
 )
-ASSIGNMENT_WORDS = (
+NAME_WORDS = (
     "secret",
+    "password",
+    "passwd",
+    "passphrase",
     "pass",
     "pwd",
     "token",
     "credential",
-    "auth",
+    "credentials",
+    "authorization",
     "cookie",
+    "auth",
     "key",
+    "pat",
     "psk",
-    'pat"',
-    "pat'",
-    "pat=",
-    "pat:",
-    "pat ",
-    "pat\\",
 )
-"""What the name of every assignment the text rule redacts contains (lowercase)."""
+"""The last word of every credential name (lowercase): ``api_key``, ``clientSecret``, ``MYSQL_PWD``."""
+SEPARATOR = r"(?:\\*[\"'])?[ \t]*[:=]"
+"""What follows a name in a JSON key, a Python repr, a header, an INI or env line (quotes maybe escaped)."""
 MIN_ASSIGNED_LENGTH = 4
 """Shortest value of a credential-named assignment in text that is redacted."""
 
@@ -420,43 +422,45 @@ def builtin_rules() -> tuple[Rule, ...]:
     return tuple(compile_rule(name, regex) for name, regex, _ in _SHAPES)
 
 
-# What no text found by a rule can lack in a JSON-encoded line: shape triggers,
-# assignment words, a marker, an escaped character (``\u``-escaped secrets).
+# What no text found by a shape can lack, a marker, an escaped character
+# (``\u``-escaped secrets); credential names are NAME_WORDS with a SEPARATOR.
 BASE_TRIGGERS: tuple[str, ...] = tuple(
     sorted(
-        {trigger for _, _, triggers in _SHAPES for trigger in triggers}
-        | set(ASSIGNMENT_WORDS)
-        | {"<redacted:", "\\u00"}
+        {trigger for _, _, triggers in _SHAPES for trigger in triggers} | {"<redacted:", "\\u00"}
     )
 )
 
 # Characters from rarest to most common in cassette lines (lowercased; counted on the
-# golden cassettes and prose): each screen alternative starts at its rarest
-# character, so the regex engine skips the common ones without trying a branch.
-_RARITY = "!%&^~$+@zjq?;|*()x'[]`\\=/bw<>}{.#yk-vhgfpcm duo_is,r:atnle\"0123456789"
+# golden cassettes): each screen alternative starts at its rarest character, so the
+# regex engine enters few branches (a branch entered at a common letter costs).
+_RARITY = "!%&^~$+@;|*`z()j-?3=789645q[]bx2\\.<>#w1}{'kvy0hgf pmcduio_s,r:antle\""
 
 
 def _rank(char: str) -> int:
     return _RARITY.find(char)
 
 
-def _alternative(trigger: str) -> tuple[str, str]:
+def _alternative(trigger: str, suffix: str) -> tuple[str, str]:
     """``trigger`` as (anchor character, regex after it): the regex starts at its rarest character."""
     position = min(range(len(trigger)), key=lambda i: (_rank(trigger[i]), i))
     head, anchor, rest = trigger[:position], trigger[position], trigger[position + 1 :]
     body = re.escape(rest)
     if head:
         body += "(?<=" + re.escape(trigger) + ")"
-    return anchor, body
+    return anchor, body + suffix
 
 
-def screen_source(triggers: Iterable[str]) -> str:
-    """One regex that finds any of ``triggers`` (lowercase), its alternatives grouped by rarest character."""
+def screen_source(literals: Iterable[str], names: Iterable[str] = ()) -> str:
+    """One regex finding any of ``literals``, or of ``names`` followed by a SEPARATOR (all lowercase).
+
+    Its alternatives are grouped by their rarest character, which each starts at.
+    """
     groups: dict[str, set[str]] = {}
-    for trigger in triggers:
-        if trigger:
-            anchor, body = _alternative(trigger)
-            groups.setdefault(anchor, set()).add(body)
+    for triggers, suffix in ((literals, ""), (names, SEPARATOR)):
+        for trigger in triggers:
+            if trigger:
+                anchor, body = _alternative(trigger, suffix)
+                groups.setdefault(anchor, set()).add(body)
     parts = []
     for anchor in sorted(groups):
         bodies = sorted(groups[anchor], key=lambda b: (-len(b), b))
@@ -471,15 +475,17 @@ def screen_source(triggers: Iterable[str]) -> str:
 
 
 @functools.lru_cache(maxsize=64)
-def compile_text_screen(triggers: frozenset[str]) -> re.Pattern[str]:
-    """The screen of strings (searched lowercased) for ``triggers``."""
-    return re.compile(screen_source(triggers))
+def compile_text_screen(literals: frozenset[str]) -> re.Pattern[str]:
+    """The screen of strings (searched lowercased): ``literals`` and credential names."""
+    return re.compile(screen_source(literals, NAME_WORDS))
 
 
 @functools.lru_cache(maxsize=64)
-def compile_line_screen(triggers: frozenset[bytes]) -> re.Pattern[bytes]:
-    """The screen of encoded lines (searched lowercased) for ``triggers``, compiled once per set."""
-    source = screen_source(trigger.decode("latin-1") for trigger in triggers)
+def compile_line_screen(literals: frozenset[bytes], names: bool = True) -> re.Pattern[bytes]:
+    """The screen of encoded lines (searched lowercased), compiled once per set of literals."""
+    source = screen_source(
+        (literal.decode("latin-1") for literal in literals), NAME_WORDS if names else ()
+    )
     return re.compile(source.encode("latin-1"))
 
 

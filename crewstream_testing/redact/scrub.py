@@ -12,9 +12,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from crewstream_testing.cassette import Cassette
 from crewstream_testing.errors import CassetteFormatError
 from crewstream_testing.files import atomic_write
+from crewstream_testing.framefile import frame_file_bytes, is_frame_file, load_recording
 from crewstream_testing.redact.redactor import Finding, Redactor
 
 
@@ -29,14 +29,19 @@ class ScrubResult:
 
 
 def scrub_file(path: Path, redactor: Redactor, *, check: bool) -> ScrubResult:
-    """Redact one cassette; rewrite it atomically when something was found and not ``check``."""
+    """Redact one cassette or snapshot frame file; rewrite it atomically (in its own layout)
+    when something was found and not ``check``."""
     try:
-        cassette = Cassette.load(path)
+        cassette = load_recording(path)
     except CassetteFormatError as exc:
         return ScrubResult(path, error=exc)
     redaction = redactor.redact_cassette(cassette)
     result = ScrubResult(path, findings=redaction.findings)
     if redaction.changed and not check and redaction.cassette is not None:
-        atomic_write(path, redaction.cassette.dumps())
+        redacted = redaction.cassette
+        frame_file = is_frame_file(path)
+        atomic_write(
+            path, frame_file_bytes(redacted.streams[0].frames) if frame_file else redacted.dumps()
+        )
         result.written = True
     return result

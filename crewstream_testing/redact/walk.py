@@ -160,23 +160,31 @@ class Pass:
         )
         return new
 
-    def line_triggers(self, secrets: Iterable[str] | None = None) -> frozenset[bytes]:
-        """What the line screen looks for: rule triggers and path keys (unless only ``secrets``), secrets' forms."""
+    def path_triggers(self) -> set[bytes]:
+        """For each configured path, its last named key as JSON text (``"email":``)."""
+        found: set[bytes] = set()
+        for _, segments in self.paths:
+            named = [s for s in segments if s not in ("*", "**")]
+            if named:
+                found.add(b'"' + json_text(named[-1]) + b'":')
+        return found
+
+    def line_screen(self, secrets: Iterable[str] | None = None) -> re.Pattern[bytes]:
+        """The one screen of encoded lines: shapes, credential names, paths, every form of every secret.
+
+        With ``secrets``, only the forms of those (values discovered after the first screen).
+        """
         found: set[bytes] = set()
         if secrets is None:
             found.update(json_text(trigger) for trigger in BASE_TRIGGERS)
-            for _, segments in self.paths:
-                named = [s for s in segments if s not in ("*", "**")]
-                if named:
-                    found.add(b'"' + json_text(named[-1]) + b'":')
-            secrets = self.secrets
-        for secret in secrets:
-            for form in encoded_forms(secret):
-                found.add(json_text(form))
-        return frozenset(found)
+            found.update(self.path_triggers())
+        for secret in self.secrets if secrets is None else secrets:
+            found.update(json_text(form) for form in encoded_forms(secret))
+        return compile_line_screen(frozenset(found), secrets is None)
 
-    def line_screen(self, secrets: Iterable[str] | None = None) -> re.Pattern[bytes]:
-        return compile_line_screen(self.line_triggers(secrets))
+    def names_screen(self) -> re.Pattern[bytes]:
+        """What a line must hold for ``collect`` to find anything: a credential name or a path's key."""
+        return compile_line_screen(frozenset(self.path_triggers()), True)
 
     def paths_need_every_line(self) -> bool:
         return any(all(s in ("*", "**") for s in segments) for _, segments in self.paths)

@@ -1,0 +1,146 @@
+"""Which cassette lines may hold a secret: each line searched once, without walking it.
+
+Walking every value of every line costs far more than searching its JSON text,
+so the Redactor walks only the lines this screen hits. Each line's encoding
+(the writer's, or made here) is lowercased and searched once with the one
+combined pattern of ``Pass.line_screen``: shape triggers, credential names
+followed by ``:`` or ``=``, a marker, an escaped character, every encoded form of
+every known secret.
+
+Chunk frames, the bulk of a streamed cassette, differ from each other only in
+their envelope (never redacted) and their streamed text. Their text is
+searched once per streamed run, joined (``chunks.py`` needs it joined anyway:
+a secret may cross chunks), and the rest of each chunk frame, its template, is
+searched once per distinct template. A 10,000-chunk call is then one template
+and one joined text.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from typing import Any
+
+import orjson
+
+from crewstream_testing.redact.chunks import CHUNK_TYPES, arguments, chunk_key, with_arguments
+
+_ENCODE = orjson.OPT_NON_STR_KEYS
+_MARKERS = re.compile(rb"<redacted:(\d+)>")
+
+Line = dict[str, Any]
+
+
+def encode(value: Any) -> bytes:
+    """JSON text of a line (or part of one) for searching; never fails."""
+    try:
+        return orjson.dumps(value, option=_ENCODE, default=repr)
+    except (TypeError, orjson.JSONEncodeError):
+        return repr(value).encode("utf-8", "replace")
+
+
+def template(line: Line) -> bytes:
+    """A chunk frame line without what varies from chunk to chunk: envelope, text, arguments so far."""
+    data = dict(line["data"])
+    data["chunk"] = ""
+    if isinstance(arguments(data), str):
+        data["tool_call"] = with_arguments(data["tool_call"], "")
+    return encode([line.get("namespace"), data])
+
+
+class Streamed:
+    """One streamed run of chunk frames (one call's text, thinking, or one tool call's arguments)."""
+
+    __slots__ = ("final", "joined", "key", "members")
+
+    def __init__(self, key: tuple[Any, ...], members: list[int], lines: list[Line]) -> None:
+        self.key = key
+        self.members = members
+        datas = [lines[position]["data"] for position in members]
+        pieces = [data.get("chunk") for data in datas]
+        self.joined: str | None = (
+            "".join(pieces) if all(isinstance(p, str) for p in pieces) else None
+        )
+        self.final: str | None = None
+        if key[1] == "tool_call":
+            last = arguments(datas[-1])
+            self.final = last if isinstance(last, str) else None
+
+    def texts(self) -> list[str]:
+        return [text for text in (self.joined, self.final) if text]
+
+    def unknown(self) -> bool:
+        """Pieces that are no text: the screen cannot vouch for them."""
+        return self.joined is None or (self.key[1] == "tool_call" and self.final is None)
+
+
+class LineScreen:
+    """The lines of one cassette, encoded and lowercased once, to search with any pattern."""
+
+    def __init__(
+        self, lines: list[Line], encoded: Sequence[bytes] | None = None, *, keep_raw: bool = False
+    ) -> None:
+        groups: dict[tuple[Any, ...], list[int]] = {}
+        for position, line in enumerate(lines):
+            if line.get("type") in CHUNK_TYPES:
+                key = chunk_key(line)
+                if key is not None:
+                    groups.setdefault(key, []).append(position)
+        self.streamed = [Streamed(key, members, lines) for key, members in groups.items()]
+        in_chunks = {position for members in groups.values() for position in members}
+        self.raw: dict[int, bytes] = {}
+        self.blobs: dict[int, bytes] = {}
+        for position, line in enumerate(lines):
+            if position in in_chunks or line.get("kind") == "header":
+                continue
+            blob = encoded[position] if encoded is not None else encode(line)
+            self.blobs[position] = blob.lower()
+            if keep_raw:
+                self.raw[position] = blob
+        self.templates: dict[bytes, list[int]] = {}
+        raw_templates: dict[bytes, bytes] = {}
+        for position in sorted(in_chunks):
+            raw = template(lines[position])
+            lowered = raw.lower()
+            self.templates.setdefault(lowered, []).append(position)
+            if keep_raw:
+                raw_templates[lowered] = raw
+        self.raw_templates = raw_templates
+        self.lines = len(lines)
+
+    def search(self, pattern: re.Pattern[bytes]) -> set[int]:
+        """Positions of the lines (chunk frames: their template) where ``pattern`` matches."""
+        search = pattern.search
+        hits = {position for position, blob in self.blobs.items() if search(blob)}
+        for blob, positions in self.templates.items():
+            if search(blob):
+                hits.update(positions)
+        return hits
+
+    def search_raw(self, pattern: re.Pattern[str]) -> set[int]:
+        """Like ``search``, unlowered and decoded (for case-sensitive user patterns); texts included."""
+        search = pattern.search
+        hits = {
+            position
+            for position, blob in self.raw.items()
+            if search(blob.decode("utf-8", "replace"))
+        }
+        for lowered, positions in self.templates.items():
+            if search(self.raw_templates[lowered].decode("utf-8", "replace")):
+                hits.update(positions)
+        for run in self.streamed:
+            if any(search(text) for text in run.texts()):
+                hits.update(run.members)
+        return hits
+
+    def marker_numbers(self) -> set[int]:
+        """The numbers of the markers already in the lines (a new secret must not take them)."""
+        numbers: set[int] = set()
+        for blob in (*self.blobs.values(), *self.templates):
+            if b"<redacted:" in blob:
+                numbers.update(int(n) for n in _MARKERS.findall(blob))
+        for run in self.streamed:
+            for text in run.texts():
+                if "<redacted:" in text:
+                    numbers.update(int(n) for n in _MARKERS.findall(text.encode()))
+        return numbers
