@@ -537,8 +537,10 @@ def _details_compare(r: dict[str, Any]) -> list[str]:
         + ", ".join(f"{k} {v:.1f}" for k, v in r["steps_us_per_frame"].items())
         + f"; the byte comparison itself {r['compare_seconds'] * 1000:.2f} ms; loading the "
         f"{r['cassette_bytes']:,}-byte cassette {_s(r['load_seconds'])}. "
-        "Redaction runs through a shim until the redactor takes cassette lines itself "
-        "(`Redactor.redact_lines`): it rebuilds Frames for the redactor and line dicts after it.",
+        "normalize: the frame lines from the session's StreamFrames (normalize.py); encode: "
+        "every line once (cassette.encode_lines); redact: `Redactor.redact_lines` screening "
+        "those bytes, re-encoding only the lines it changes; view: the Frames of "
+        "`Cassette.from_lines`.",
     ]
     if measured:
         out += [

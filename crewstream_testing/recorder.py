@@ -9,7 +9,8 @@ pulled so far whichever projection pulled it, when its frames are asked for.
 
 What it builds is a list of cassette line dicts, the one form a recording
 takes between the session and the file: the normalizer makes the frame lines,
-the redactor rewrites the lines, the writer encodes them once. ``Frame`` and
+the writer encodes them once, the redactor screens those bytes and replaces
+the lines it changes (only those are encoded again). ``Frame`` and
 ``Cassette`` are views of those lines, built once and kept until something new
 is recorded.
 """
@@ -189,8 +190,7 @@ class Recorder:
             )
         for index, call in enumerate(self.llm_calls):
             lines.append({**normalizer.value(call), "kind": "llm_call", "index": index})
-        lines = _redact_lines(self.redactor, lines)
-        return Cassette.from_lines(lines, encode_lines(lines))
+        return Cassette.from_lines(*_redacted(self.redactor, lines))
 
     @property
     def streams(self) -> list[StreamRecord]:
@@ -207,18 +207,22 @@ class Recorder:
         return self.cassette().save(path)
 
 
-def _redact_lines(redactor: Redactor, lines: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """The redacted cassette lines (``Redactor.redact_lines``).
+def _redacted(
+    redactor: Redactor, lines: list[dict[str, Any]]
+) -> tuple[list[dict[str, Any]], list[bytes]]:
+    """The redacted lines and their bytes, each line encoded once.
 
-    Until the redactor takes lines itself, a thin shim goes through a Cassette.
+    The redactor screens the lines' bytes for secrets and replaces a line it
+    changes with a new dict; only those are encoded again.
     """
-    redact_lines = getattr(redactor, "redact_lines", None)
-    if callable(redact_lines):
-        redacted: list[dict[str, Any]] = redact_lines(lines)
-        return redacted
-    if not redactor.enabled:
-        return lines
-    return redactor.cassette(Cassette.from_lines(lines)).line_dicts()
+    encoded = encode_lines(lines)
+    before = list(lines)
+    lines = redactor.redact_lines(lines, encoded=encoded)
+    changed = [n for n, line in enumerate(lines) if line is not before[n]]
+    if changed:
+        for n, data in zip(changed, encode_lines(lines[n] for n in changed), strict=True):
+            encoded[n] = data
+    return lines, encoded
 
 
 def _snapshot(recording: _Recording) -> StreamRecord:
