@@ -16,7 +16,6 @@ from typing import Any
 
 import orjson
 
-from crewstream_testing.redact.rules import ASSIGNMENT_RE, MARKER_RE, assignment_secret
 from crewstream_testing.redact.walk import Pass
 
 CHUNK_TYPES = frozenset({"llm_stream_chunk", "llm_thinking_chunk"})
@@ -52,32 +51,6 @@ def with_arguments(tool_call: dict[str, Any], text: str) -> dict[str, Any]:
     return {**tool_call, "function": {**tool_call["function"], "arguments": text}}
 
 
-def spans(redaction: Pass, text: str) -> list[tuple[int, int, str, str]]:
-    """Non-overlapping ``(start, end, secret, rule)`` of the secrets in ``text``."""
-    found: list[tuple[int, int, str, str]] = []
-    for form, secret, name in redaction.literals:
-        start = text.find(form)
-        while start != -1:
-            found.append((start, start + len(form), secret, name))
-            start = text.find(form, start + 1)
-    for rule in (*redaction.rules, *redaction.extra_rules):
-        for match in rule.regex.finditer(text):
-            start, end = match.span(rule.group)
-            secret = match.group(rule.group)
-            if end > start and not MARKER_RE.fullmatch(secret):
-                found.append((start, end, secret, rule.name))
-    for match in ASSIGNMENT_RE.finditer(text):
-        span = assignment_secret(match)
-        if span is not None:
-            found.append((*span, text[span[0] : span[1]], f"assignment to {match.group('name')!r}"))
-    found.sort(key=lambda item: (item[0], item[0] - item[1]))
-    chosen: list[tuple[int, int, str, str]] = []
-    for item in found:
-        if not chosen or item[0] >= chosen[-1][1]:
-            chosen.append(item)
-    return chosen
-
-
 def suspect(redaction: Pass, screen: re.Pattern[bytes], text: str) -> bool:
     """May ``text`` (joined pieces) hold a secret? The line screen, on its JSON form."""
     if screen.search(orjson.dumps(text).lower()) is not None:
@@ -94,7 +67,7 @@ def fragments(redaction: Pass, pieces: list[str], lines: list[int], path: str) -
         offset += len(piece)
     text = "".join(pieces)
     out = list(pieces)
-    for start, end, secret, rule in reversed(spans(redaction, text)):
+    for start, end, secret, rule in reversed(redaction.spans(text)):
         first = bisect.bisect_right(starts, start) - 1
         last = bisect.bisect_right(starts, end - 1) - 1
         if first == last:
@@ -111,7 +84,7 @@ def fragments(redaction: Pass, pieces: list[str], lines: list[int], path: str) -
 def running_totals(redaction: Pass, totals: list[str], lines: list[int], path: str) -> list[str]:
     """Growing prefixes of one text (tool-call arguments so far) cut inside no secret."""
     final = totals[-1]
-    found = spans(redaction, final)
+    found = redaction.spans(final)
     out = list(totals)
     for position, total in enumerate(totals):
         if not final.startswith(total):

@@ -351,7 +351,12 @@ def assignment_secret(match: re.Match[str]) -> tuple[int, int] | None:
     if not looks_like_credential_key(match.group("name")):
         return None
     value, more = match.group("value"), match.group("more")
-    group = "more" if more is not None and value.lower() in _AUTH_SCHEMES else "value"
+    if value.lower() in _AUTH_SCHEMES:
+        if more is None:
+            return None  # the scheme alone, its credential already replaced
+        group = "more"
+    else:
+        group = "value"
     start, end = match.span(group)
     secret = match.string[start:end]
     if len(secret) < MIN_ASSIGNED_LENGTH or is_boring(secret):

@@ -264,54 +264,62 @@ class Pass:
         return None
 
     # -- strings -------------------------------------------------------------------------------
+    def spans(self, text: str, *, builtin: bool = True) -> list[tuple[int, int, str, str]]:
+        """``(start, end, secret, rule)`` of the secrets in ``text``, in order, overlapping ones merged.
+
+        Literal secrets (in all their forms), shapes, assignments and (always) the
+        extra rules. Where two finds overlap, the earlier one grows to cover both,
+        so no part of either is left in the text.
+        """
+        found: list[tuple[int, int, str, str]] = []
+        if builtin:
+            for form, secret, name in self.literals:
+                start = text.find(form)
+                while start != -1:
+                    found.append((start, start + len(form), secret, name))
+                    start = text.find(form, start + len(form))
+        for rule in (*self.rules, *self.extra_rules) if builtin else self.extra_rules:
+            for match in rule.regex.finditer(text):
+                start, end = match.span(rule.group)
+                secret = match.group(rule.group)
+                if end > start and not MARKER_RE.fullmatch(secret):
+                    found.append((start, end, secret, rule.name))
+        if builtin and (":" in text or "=" in text):
+            for match in ASSIGNMENT_RE.finditer(text):
+                span = assignment_secret(match)
+                if span is not None:
+                    label = f"assignment to {_safe_name(match.group('name'))}"
+                    found.append((*span, text[span[0] : span[1]], label))
+        if len(found) < 2:
+            return found
+        found.sort(key=lambda item: (item[0], item[0] - item[1]))
+        merged = [found[0]]
+        for start, end, secret, name in found[1:]:
+            first = merged[-1]
+            if start < first[1]:
+                if end > first[1]:
+                    merged[-1] = (first[0], end, first[2], first[3])
+            else:
+                merged.append((start, end, secret, name))
+        return merged
+
     def text(self, value: str, path: list[str]) -> str:
-        """``value`` with every secret in it replaced by its marker."""
+        """``value`` with every secret in it replaced by its marker (numbered left to right)."""
         if MARKER_RE.fullmatch(value):
             return value
-        if self.text_screen.search(value.lower()) is not None:
-            for form, secret, name in self.literals:
-                if form in value:
-                    value = value.replace(form, self.marker(secret))
-                    self.found(path, name)
-            for rule in self.rules:
-                value = self.apply(rule, value, path)
-            if ":" in value or "=" in value:
-                value = self.assignments(value, path)
-        for rule in self.extra_rules:
-            value = self.apply(rule, value, path)
-        return value
-
-    def apply(self, rule: Rule, value: str, path: list[str]) -> str:
-        if rule.regex.search(value) is None:
+        screened = self.text_screen.search(value.lower()) is not None
+        if not screened and not self.extra_rules:
             return value
-
-        def replace(match: re.Match[str]) -> str:
-            secret = match.group(rule.group)
-            if not secret or MARKER_RE.fullmatch(secret):
-                return match.group(0)
-            self.found(path, rule.name)
-            start, end = match.span(rule.group)
-            offset = match.start(0)
-            whole = match.group(0)
-            return whole[: start - offset] + self.marker(secret) + whole[end - offset :]
-
-        return rule.regex.sub(replace, value)
-
-    def assignments(self, value: str, path: list[str]) -> str:
-        """Credential-named assignments in text (``password: ...``, ``Authorization: Basic ...``, JSON)."""
+        found = self.spans(value, builtin=screened)
+        if not found:
+            return value
         out: list[str] = []
         last = 0
-        for match in ASSIGNMENT_RE.finditer(value):
-            span = assignment_secret(match)
-            if span is None:
-                continue
-            start, end = span
+        for start, end, secret, rule in found:
             out.append(value[last:start])
-            out.append(self.marker(value[start:end]))
-            self.found(path, f"assignment to {_safe_name(match.group('name'))}")
+            out.append(self.marker(secret))
+            self.found(path, rule)
             last = end
-        if not out:
-            return value
         out.append(value[last:])
         return "".join(out)
 
@@ -320,6 +328,9 @@ class Pass:
         if value is None or isinstance(value, bool):
             return value
         if isinstance(value, str):
+            if value in self.secrets:
+                self.found(path, rule)
+                return self.marker(value)
             redacted = self.text(value, path)
             if not redacted or "<redacted:" in redacted or is_boring(redacted):
                 return redacted
