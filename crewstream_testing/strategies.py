@@ -27,11 +27,14 @@ from typing import Any
 
 from hypothesis import strategies as st
 
+from crewstream_testing.cassette import Cassette, StreamRecord
+from crewstream_testing.frames import Frame
 from crewstream_testing.playback import Faults, session_from_frames
 
 __all__ = [
     "MUTATIONS",
     "GeneratedStream",
+    "cassette_of",
     "conversations",
     "flow_streams",
     "llm_streams",
@@ -71,6 +74,16 @@ class GeneratedStream:
     def failed(self) -> bool:
         return self.error is not None
 
+    def record(self) -> StreamRecord:
+        """This stream as a cassette's ``StreamRecord`` (for ``Cassette(streams=[...])`` and ``ProducerSwap``)."""
+        return StreamRecord(
+            source=self.source,
+            frames=[Frame.from_dict(frame) for frame in self.frames],
+            outcome="error" if self.error else "result",
+            result=self.result,
+            error=self.error,
+        )
+
     def session(self, asynchronous: bool = False, faults: Faults | None = None) -> Any:
         """This stream as a played-back crewai session (see ``crewstream_testing.playback``)."""
         return session_from_frames(
@@ -90,6 +103,11 @@ class GeneratedStream:
             for i, f in enumerate(self.frames)
         )
         return f"GeneratedStream(source={self.source!r}, {len(self.frames)} frames, error={self.error!r}){rows}"
+
+
+def cassette_of(*streams: GeneratedStream) -> Cassette:
+    """A cassette holding ``streams`` in order: play it with ``playback()`` or ``ProducerSwap``."""
+    return Cassette(streams=[stream.record() for stream in streams])
 
 
 # -- the emitter: crewai's envelope rules, in one place --------------------------------
@@ -538,7 +556,6 @@ MUTATIONS: dict[str, Callable[[list[dict[str, Any]]], bool]] = {
 
 def mutate(stream: GeneratedStream, name: str) -> list[dict[str, Any]] | None:
     """A copy of ``stream``'s frames with mutation ``name`` applied, or None when it does not apply."""
-    import copy
-
-    frames = copy.deepcopy(stream.frames)
+    # every mutation edits envelope fields or the frame order, never data
+    frames = [dict(frame) for frame in stream.frames]
     return frames if MUTATIONS[name](frames) else None
