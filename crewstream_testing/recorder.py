@@ -100,6 +100,8 @@ class Recorder:
             return session
         if self.clock == "virtual" and self._virtual is None:
             self._virtual = VirtualClock().start()
+        # a credential the app removes from the environment before the write stays known
+        self.redactor.remember_environment()
         self._recordings.append(_Recording(session, source, name))
         return session
 
