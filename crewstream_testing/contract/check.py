@@ -28,6 +28,7 @@ from crewstream_testing.contract.checker import RULES, Violation, check_frames
 from crewstream_testing.contract.routes import Routes, RouteSpec, resolve_routes
 from crewstream_testing.errors import CassetteFormatError, CrewstreamUsageError
 from crewstream_testing.files import atomic_write, cassette_files
+from crewstream_testing.framefile import is_cassette
 from crewstream_testing.frames import infer_source
 
 CASSETTE_RULES: dict[str, str] = {
@@ -90,8 +91,7 @@ def check_file(path: Path, routes: Routes | None = None) -> FileCheck:
     first = data.lstrip()[:1]
     if first == b"[":
         return _check_frame_array(path, data, routes)
-    head = data.split(b"\n", 1)[0]
-    if b'"header"' in head and b'"kind"' in head:
+    if is_cassette(data):
         try:
             cassette = Cassette.loads(data, path=path)
         except CassetteFormatError as exc:

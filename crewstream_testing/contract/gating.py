@@ -7,6 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 from crewstream_testing.contract.sessions import is_async_session, is_session
+from crewstream_testing.diff import short
 from crewstream_testing.errors import CrewstreamUsageError, ResultGatingError
 
 NOT_COMPLETED = "Streaming has not completed yet"
@@ -77,7 +78,7 @@ def _assert_not_ready(session: Any) -> None:
             f"before the stream was consumed, .result raised {exc!r}; expected RuntimeError({NOT_COMPLETED + '...'!r})"
         ) from exc
     raise ResultGatingError(
-        f"before the stream was consumed, .result returned {_short(value)}; "
+        f"before the stream was consumed, .result returned {short(value)}; "
         "expected RuntimeError: a partial run must not look complete"
     )
 
@@ -108,11 +109,6 @@ def _assert_after(session: Any, error: BaseException | None) -> Any:
                 ) from exc
             continue
         raise ResultGatingError(
-            f"the run raised {error!r}, but .result returned {_short(value)}; expected it to re-raise the error"
+            f"the run raised {error!r}, but .result returned {short(value)}; expected it to re-raise the error"
         )
     return error
-
-
-def _short(value: Any, limit: int = 100) -> str:
-    text = repr(value)
-    return text if len(text) <= limit else text[: limit - 3] + "..."

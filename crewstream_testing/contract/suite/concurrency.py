@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+from collections.abc import Iterator
 from typing import Any
 
 from crewstream_testing.contract.suite.common import (
@@ -14,6 +15,21 @@ from crewstream_testing.contract.suite.common import (
     report_llm,
 )
 from crewstream_testing.contract.suite.lab import Lab, make_llm, require, scenario
+
+
+def in_turn(*iterators: Iterator[Any]) -> list[list[Any]]:
+    """Take one item from each iterator in turn until all are exhausted; what each yielded."""
+    live: list[Iterator[Any] | None] = list(iterators)
+    got: list[list[Any]] = [[] for _ in iterators]
+    while any(iterator is not None for iterator in live):
+        for n, iterator in enumerate(live):
+            if iterator is None:
+                continue
+            try:
+                got[n].append(next(iterator))
+            except StopIteration:
+                live[n] = None
+    return got
 
 
 @scenario("concurrent sessions")
@@ -54,17 +70,7 @@ def _concurrent(lab: Lab) -> None:
 
     # interleaved in one thread
     first, second = make("Alpha").stream_events(), make("Beta").stream_events()
-    iterators: list[Any] = [iter(first.events), iter(second.events)]
-    got: list[list[Any]] = [[], []]
-    while iterators[0] is not None or iterators[1] is not None:
-        for n in (0, 1):
-            iterator = iterators[n]
-            if iterator is None:
-                continue
-            try:
-                got[n].append(next(iterator))
-            except StopIteration:
-                iterators[n] = None
+    got = in_turn(iter(first.events), iter(second.events))
     verify("interleaved", "Alpha", got[0], {f.id for f in got[1]})
     verify("interleaved", "Beta", got[1], {f.id for f in got[0]})
 
@@ -100,17 +106,7 @@ def _concurrent(lab: Lab) -> None:
 @scenario("projections")
 def _projections(lab: Lab) -> None:
     session = report_flow(report_llm()).stream_events()
-    iterators: list[Any] = [session.llm, session.flow]
-    got: list[list[Any]] = [[], []]
-    while any(iterator is not None for iterator in iterators):
-        for n in (0, 1):
-            iterator = iterators[n]
-            if iterator is None:
-                continue
-            try:
-                got[n].append(next(iterator))
-            except StopIteration:
-                iterators[n] = None
+    got = in_turn(session.llm, session.flow)
     frames = session.frames
     total = [sum(f.channel == channel for f in frames) for channel in ("llm", "flow")]
     lab.deviation(
