@@ -557,14 +557,21 @@ def encode_lines(lines: Iterable[dict[str, Any]]) -> list[bytes]:
     The one encoder of cassette lines; an ``end`` line's result that is no JSON
     value is stored as its ``repr``.
     """
-    dumps = orjson.dumps
-    options = _DUMP_OPTIONS
     return [
-        dumps(line, option=options, default=repr)
+        orjson.dumps(line, option=_DUMP_OPTIONS, default=repr)
         if line.get("kind") == "end"
-        else dumps(line, option=options)
+        else _encode(line)
         for line in lines
     ]
+
+
+def _encode(line: dict[str, Any]) -> bytes:
+    # Keys are strings on almost every line, and orjson is faster without
+    # OPT_NON_STR_KEYS; the bytes are the same either way.
+    try:
+        return orjson.dumps(line, option=orjson.OPT_SORT_KEYS)
+    except orjson.JSONEncodeError:
+        return orjson.dumps(line, option=_DUMP_OPTIONS)
 
 
 _crewai_version: str | None = None

@@ -256,18 +256,26 @@ class Normalizer:
 
     def _line(self, envelope: _Envelope, stream_index: int, frame_index: int) -> dict[str, Any]:
         fid, ftype, channel, seq, namespace, timestamp, parent, previous, data, version = envelope
+        frame_ids = self._frame_ids
         # data first: a call id met under "call_id" names its kind before the
         # namespace, which repeats it bare, is normalized.
         line = {
             "data": self._data(data),
-            "id": self._frame_ids[fid],
+            "id": frame_ids[fid],
             "type": CANONICAL_ENV_TYPE if ftype in ENV_FRAME_TYPES else ftype,
             "channel": channel,
             "seq": seq,
             "namespace": self._namespace(namespace),
-            "timestamp": self._timestamp(timestamp),
-            "parent_id": self.reference(parent),
-            "previous_id": self.reference(previous),
+            "timestamp": None
+            if timestamp is None
+            else (0.0 if self.timestamps == "zero" else self._timestamp(timestamp)),
+            # a reference to a frame of the cassette, most of them, is one lookup
+            "parent_id": None
+            if parent is None
+            else (frame_ids.get(parent) or self.reference(parent)),
+            "previous_id": None
+            if previous is None
+            else (frame_ids.get(previous) or self.reference(previous)),
             "version": version,
             "kind": "frame",
             "stream": stream_index,
