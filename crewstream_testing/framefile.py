@@ -30,6 +30,12 @@ def is_cassette(data: bytes) -> bool:
     return b'"header"' in head and b'"kind"' in head
 
 
+def _frames_shaped(data: bytes) -> bool:
+    # A frame file starts with a JSON object or array; anything else (binary data, a merge
+    # conflict, a Git LFS pointer) goes to the cassette reader, whose errors say what it is.
+    return data.lstrip()[:1] in (b"{", b"[")
+
+
 def read_frames(data: bytes, path: Path | None = None) -> list[Frame]:
     """The frames of a frame file (JSON Lines, or a JSON array); ``CassetteFormatError`` names the line."""
     if data.lstrip()[:1] == b"[":
@@ -78,7 +84,7 @@ def load_recording(path: str | os.PathLike[str]) -> Cassette:
         raise CassetteFormatError(
             source, None, "is a directory, not a cassette file", "name a .jsonl file"
         ) from None
-    if is_cassette(data):
+    if is_cassette(data) or not _frames_shaped(data):
         return Cassette.loads(data, path=source)
     frames = read_frames(data, source)
     if not frames:
