@@ -4,8 +4,8 @@ Plain Python (no pytest): the plugin passes paths and cassettes.
 
 - On a failed comparison, ``failure_view`` writes the two-cassette view of the
   stored (expected) and the new recording to ``<rootdir>/.crewstream/reports/``
-  (ini ``crewstream_failure_report`` or ``--crewstream-failure-report``: a
-  directory, or ``off``) and returns the line the failure message ends with.
+  (ini ``crewstream_failure_report``, also ``-o crewstream_failure_report=...``:
+  a directory, or ``off``) and returns the line the failure message ends with.
 - With ``--crewstream-report=DIR``, ``record_view`` writes a view per recorded
   test, with a small JSON note beside it, and ``write_index`` gathers the
   notes into ``DIR/index.html`` (so xdist workers need not talk to each other).
