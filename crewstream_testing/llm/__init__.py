@@ -11,43 +11,28 @@
   the tape, the stream-sink capture of a real call;
 - ``tape``: ``LLMTape``, a test's record/replay of its LLM calls.
 
-Names are imported on first use: ``fake`` imports crewai, the rest does not
-until a call runs.
+``FakeLLM`` is imported on first use (``fake`` imports crewai); the rest imports
+crewai only when a call runs.
 """
 
 from __future__ import annotations
 
-import importlib
 from typing import TYPE_CHECKING, Any
+
+from crewstream_testing.llm.script import (
+    Chunk,
+    FakeReply,
+    FakeRequest,
+    FakeToolCall,
+    ReplyPlan,
+    reply,
+    split_text,
+    tool_call,
+)
+from crewstream_testing.llm.tape import LLMTape, active_tape
 
 if TYPE_CHECKING:
     from crewstream_testing.llm.fake import FakeLLM, stop_owned_clocks
-    from crewstream_testing.llm.script import (
-        Chunk,
-        FakeReply,
-        FakeRequest,
-        FakeToolCall,
-        ReplyPlan,
-        reply,
-        split_text,
-        tool_call,
-    )
-    from crewstream_testing.llm.tape import LLMTape, active_tape
-
-_EXPORTS: dict[str, str] = {
-    "Chunk": "script",
-    "FakeReply": "script",
-    "FakeRequest": "script",
-    "FakeToolCall": "script",
-    "ReplyPlan": "script",
-    "reply": "script",
-    "split_text": "script",
-    "tool_call": "script",
-    "FakeLLM": "fake",
-    "stop_owned_clocks": "fake",
-    "LLMTape": "tape",
-    "active_tape": "tape",
-}
 
 __all__ = [
     "Chunk",
@@ -66,11 +51,9 @@ __all__ = [
 
 
 def __getattr__(name: str) -> Any:
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module 'crewstream_testing.llm' has no attribute {name!r}")
-    return getattr(importlib.import_module(f"crewstream_testing.llm.{module}"), name)
+    # FakeLLM subclasses crewai's BaseLLM: crewai (about 2 s) loads when it is asked for
+    if name in ("FakeLLM", "stop_owned_clocks"):
+        from crewstream_testing.llm import fake
 
-
-def __dir__() -> list[str]:
-    return __all__
+        return getattr(fake, name)
+    raise AttributeError(f"module 'crewstream_testing.llm' has no attribute {name!r}")
