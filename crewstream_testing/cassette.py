@@ -233,7 +233,7 @@ class Cassette:
         reader = _Reader(Path(path) if path is not None else None)
         # surrogatepass: a str with lone surrogates becomes bytes the JSON parser refuses.
         raw = data.encode("utf-8", "surrogatepass") if isinstance(data, str) else data
-        with _collector_paused():
+        with collector_paused():
             return reader.read(raw)
 
 
@@ -518,10 +518,10 @@ def _without(record: dict[str, Any], keys: tuple[str, ...]) -> dict[str, Any]:
 
 
 @contextlib.contextmanager
-def _collector_paused() -> Iterator[None]:
-    """Pause the cyclic garbage collector while a cassette is parsed.
+def collector_paused() -> Iterator[None]:
+    """Pause the cyclic garbage collector while a cassette is parsed or built.
 
-    Parsing a cassette creates a few container objects per frame (the frame's
+    Parsing (or building) a cassette creates a few container objects per frame (the frame's
     dict, its data, namespace and Frame), none of them in a cycle; with the
     collector on, its full passes over the growing heap cost about as much as
     the parsing itself on a 100,000-frame cassette (docs/benchmarks.md, row 3).

@@ -23,7 +23,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
-from crewstream_testing.cassette import Cassette, StreamRecord, crewai_version, encode_lines
+from crewstream_testing.cassette import (
+    Cassette,
+    StreamRecord,
+    collector_paused,
+    crewai_version,
+    encode_lines,
+)
 from crewstream_testing.clock import VirtualClock
 from crewstream_testing.errors import CrewstreamUsageError
 from crewstream_testing.frames import Frame, infer_source
@@ -144,7 +150,10 @@ class Recorder:
         """
         key = self._state()
         if self._built is None or self._built[0] != key:
-            self._built = (key, self._build())
+            # a few objects per line, none in a cycle: the collector's passes over
+            # the heap (crewai's objects, the session's frames) would cost as much
+            with collector_paused():
+                self._built = (key, self._build())
         return self._built[1]
 
     def lines(self) -> list[bytes]:
