@@ -21,6 +21,8 @@ from __future__ import annotations
 
 import asyncio
 import builtins
+import contextlib
+import gc
 import time
 import weakref
 from collections.abc import AsyncIterator, Iterator, Sequence
@@ -114,31 +116,45 @@ def timestamp_of(value: str | float | None, base: datetime = EPOCH) -> datetime:
 
 
 def build_frames(frames: Sequence[Frame], frame_class: Any = None) -> list[Any]:
-    """crewai ``StreamFrame`` objects, validated by crewai's model, from cassette frames (data shared)."""
+    """crewai ``StreamFrame`` objects, validated by crewai's model, from cassette frames."""
     cls = frame_class or stream_frame_class()
     out: list[Any] = []
     append = out.append
     last_raw: Any = object()
     last_ts = EPOCH
-    for frame in frames:
-        raw = frame.timestamp
-        if raw != last_raw or raw.__class__ is not last_raw.__class__:
-            last_ts = timestamp_of(raw)
-            last_raw = raw
-        append(
-            cls(
-                id=frame.id,
-                seq=frame.seq,
-                type=frame.type,
-                channel=frame.channel,
-                namespace=frame.namespace,
-                timestamp=last_ts,
-                parent_id=frame.parent_id,
-                previous_id=frame.previous_id,
-                data=frame.data,
+    with _collector_paused():
+        for frame in frames:
+            raw = frame.timestamp
+            if raw != last_raw or raw.__class__ is not last_raw.__class__:
+                last_ts = timestamp_of(raw)
+                last_raw = raw
+            append(
+                cls(
+                    id=frame.id,
+                    seq=frame.seq,
+                    type=frame.type,
+                    channel=frame.channel,
+                    namespace=frame.namespace,
+                    timestamp=last_ts,
+                    parent_id=frame.parent_id,
+                    previous_id=frame.previous_id,
+                    data=frame.data,
+                )
             )
-        )
     return out
+
+
+@contextlib.contextmanager
+def _collector_paused() -> Iterator[None]:
+    # Ten thousand new objects trigger full collections over crewai's large heap;
+    # nothing built here forms a cycle.
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
 
 
 @dataclass(frozen=True)
