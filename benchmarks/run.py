@@ -188,7 +188,13 @@ def _splice_summary(old: list[str], new: list[str], number: int) -> list[str]:
     at = next((i for i, text in enumerate(old) if text.startswith(prefix)), None)
     if at is not None:
         return [*old[:at], line, *old[at + 1 :]]
-    last = max(i for i, text in enumerate(old) if text.startswith("| ") and text[2:3].isdigit())
+    # after the summary line of the nearest lower row (the first such line: the results table)
+    last = next(
+        i
+        for n in range(number - 1, 0, -1)
+        for i, text in enumerate(old)
+        if text.startswith(f"| {n} | ")
+    )
     return [*old[: last + 1], line, *old[last + 1 :]]
 
 
