@@ -130,3 +130,24 @@ class Faults:
 
 
 NO_FAULTS = Faults()
+
+
+def faults_by_stream(value: Any, where: str) -> tuple[dict[int, Faults], Faults | None]:
+    """The marker's ``playback=`` as (faults per stream index, faults for every other stream).
+
+    ``True``: none; ``{"raise_at": 5}``: the same faults on every stream;
+    ``{0: {...}, 1: {...}}``: faults per stream index.
+    """
+    if value is True or value is False or value is None:
+        return {}, None
+    if not isinstance(value, Mapping):
+        raise CrewstreamUsageError(
+            f"{where}: playback={value!r}; pass True, a dict of fault options "
+            "(playback={'raise_at': 5}) or a dict per stream index (playback={0: {...}})"
+        )
+    if value and all(isinstance(key, int) for key in value):
+        return {
+            index: Faults.from_options(options, f"{where}: playback[{index}]")
+            for index, options in value.items()
+        }, None
+    return {}, Faults.from_options(value, f"{where}: playback=")

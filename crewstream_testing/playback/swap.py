@@ -51,7 +51,8 @@ class PlaybackMismatchError(CrewstreamError):
 class ProducerSwap:
     """crewai's streaming entry points patched to play ``cassette`` back; a context manager.
 
-    ``faults`` maps a stream index to the ``Faults`` its session gets.
+    ``faults`` maps a stream index to the ``Faults`` its session gets;
+    ``default_faults`` go to every other stream.
     ``played`` lists ``(entry point, stream index)`` in call order.
     """
 
@@ -60,6 +61,7 @@ class ProducerSwap:
         cassette: Cassette | str | os.PathLike[str],
         *,
         faults: dict[int, Faults] | None = None,
+        default_faults: Faults | None = None,
         test_id: str = "",
     ) -> None:
         if isinstance(cassette, Cassette):
@@ -75,6 +77,7 @@ class ProducerSwap:
                 )
             self.cassette = Cassette.load(path)
         self.faults = faults or {}
+        self.default_faults = default_faults or Faults()
         self.test_id = test_id
         self.played: list[tuple[str, int]] = []
         self._lock = threading.Lock()
@@ -96,7 +99,7 @@ class ProducerSwap:
             record = streams[index]
             self._check_kind(entry, index, record)
             self.played.append((entry, index))
-        faults = self.faults.get(index, Faults())
+        faults = self.faults.get(index, self.default_faults)
         faults.validate(f"stream {index}", len(record.frames))
         frames = record.frames
         if faults.permute is not None:
