@@ -28,7 +28,7 @@ def add_view_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "--output",
         metavar="FILE.html",
         default=None,
-        help="where to write the page (default: CASSETTE.html beside the first)",
+        help="where to write the page (default: NAME.html in the current directory)",
     )
     view.add_argument(
         "--stream", type=int, default=None, metavar="N", help="only stream N (0-based)"
@@ -36,8 +36,8 @@ def add_view_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 
 def default_output(first: Path, compared: bool) -> Path:
-    """``agent_flow.html`` beside ``agent_flow.jsonl`` (``agent_flow.vs.other.html`` for two)."""
-    return first.with_name(first.stem + (".diff" if compared else "") + ".html")
+    """``agent_flow.html`` (``agent_flow.diff.html`` for two) in the current directory, not beside the cassette."""
+    return Path(first.stem + (".diff" if compared else "") + ".html")
 
 
 def run_view(args: argparse.Namespace, out: TextIO) -> int:
