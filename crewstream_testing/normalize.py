@@ -130,6 +130,12 @@ class Normalizer:
         if known is not None:
             return known
         if _PLACEHOLDER_RE.fullmatch(value):
+            # A placeholder replayed from a cassette (a recorded LLM reply's response id)
+            # keeps its number; fresh values of its kind count on after it, as they did
+            # when the cassette was recorded.
+            if value.startswith(f"<{kind}:"):
+                number = int(value[len(kind) + 2 : -1])
+                self._counters[kind] = max(self._counters.get(kind, 0), number)
             return value
         count = self._counters.get(kind, 0) + 1
         self._counters[kind] = count
