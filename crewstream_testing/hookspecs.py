@@ -34,7 +34,11 @@ def crewstream_normalize_frame(frame: dict[str, Any], context: NormalizeContext)
 
 @hookspec
 def crewstream_configure_recorder(recorder: Recorder) -> None:
-    """Adjust a Recorder when it is created (by the ``stream_recorder`` fixture or by hand)."""
+    """Adjust a Recorder when the ``stream_recorder`` fixture creates it.
+
+    A Recorder built by hand runs no hook unless handed them:
+    ``crewstream_testing.hooks.configure_recorder(recorder)`` runs this one.
+    """
 
 
 @hookspec
