@@ -5,7 +5,7 @@ object per line, keys sorted, written by orjson. Every line has a ``kind``:
 
 - ``header`` (line 1): ``format``, ``format_version``, ``contract``, ``crewai``, ``clock``;
 - ``stream``: opens stream ``stream`` (0, 1, ...) with its ``source`` and ``name``;
-- ``frame``: one normalized envelope of stream ``stream``;
+- ``frame`` / ``chunk``: one normalized envelope / legacy ``StreamChunk`` of stream ``stream``;
 - ``end``: how stream ``stream`` ended: ``outcome`` (``result``, ``error``,
   ``closed``, ``incomplete``) with ``result`` or ``error``;
 - ``llm_call``: one recorded LLM call (request, chunks, response), for replay.
@@ -68,6 +68,7 @@ class StreamRecord:
     result: Any = None
     error: dict[str, str] | None = None
     name: str | None = None
+    chunks: list[dict[str, Any]] = field(default_factory=list)  # a chunk stream's chunk lines
 
 
 @dataclass
@@ -105,6 +106,8 @@ class Cassette:
             kind = line["kind"]
             if kind == "frame":
                 streams[-1].frames.append(_frame_view(line))
+            elif kind == "chunk":
+                streams[-1].chunks.append(_without(line, _NO_IDX))
             elif kind == "stream":
                 streams.append(StreamRecord(source=line["source"], name=line.get("name")))
             elif kind == "end":
@@ -127,7 +130,7 @@ class Cassette:
             len(self.llm_calls),
             self.crewai_version,
             self.clock,
-            *((id(s), id(s.frames), len(s.frames)) for s in self.streams),
+            *((id(s), id(s.frames), len(s.frames), len(s.chunks)) for s in self.streams),
         )
 
     @property
@@ -158,6 +161,7 @@ class Cassette:
                 record["kind"] = "frame"
                 record["stream"] = index
                 out.append(record)
+            out.extend({**chunk, "kind": "chunk", "stream": index} for chunk in stream.chunks)
             out.append(
                 {
                     "kind": "end",
@@ -355,6 +359,10 @@ class _Reader:
         kind = record.get("kind")
         if kind == "frame":
             self.frame(number, record)
+        elif kind == "chunk":
+            if self.expect_index(number, record) != self.open_stream:
+                raise self.fail(number, "chunk outside its stream", _RERECORD)
+            self.cassette.streams[record["stream"]].chunks.append(_without(record, _NO_IDX))
         elif kind == "stream":
             self.stream(number, record)
         elif kind == "end":
@@ -367,7 +375,7 @@ class _Reader:
             raise self.fail(
                 number,
                 f"unknown record kind {kind!r}",
-                "each line's 'kind' is one of header, stream, frame, end, llm_call",
+                "each line's 'kind' is one of header, stream, frame, chunk, end, llm_call",
             )
 
     def expect_index(self, number: int, record: dict[str, Any]) -> int:
@@ -493,6 +501,7 @@ class _Reader:
 
 
 _FRAME_KEYS = frozenset((*ENVELOPE_FIELDS, "kind", "stream"))
+_NO_IDX = ("kind", "stream")  # what a chunk line holds besides the chunk
 _ABSENT: Any = object()
 _NONE = type(None)
 _SEQ_TYPES = (_NONE, int)

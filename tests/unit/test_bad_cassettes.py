@@ -129,7 +129,7 @@ CASES: dict[str, tuple[bytes, str, str]] = {
     "unknown kind": (
         lines(HEADER, b'{"kind":"request"}'),
         "2: unknown record kind 'request'",
-        "each line's 'kind' is one of header, stream, frame, end, llm_call",
+        "each line's 'kind' is one of header, stream, frame, chunk, end, llm_call",
     ),
     "frame outside a stream": (
         lines(HEADER, frame()),
