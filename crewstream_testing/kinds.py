@@ -26,8 +26,8 @@ ClockKind = Literal["virtual", "real"]
 """``virtual``: wall-clock time frozen under the test; ``real``: untouched."""
 CLOCKS: tuple[ClockKind, ...] = get_args(ClockKind)
 
-Source = Literal["llm", "flow", "astream", "kickoff", "turn", "unknown"]
-"""Which crewai entry point opened a recorded stream."""
+Source = Literal["llm", "flow", "astream", "kickoff", "turn", "crew", "crew_async", "unknown"]
+"""Which crewai entry point opened a recorded stream (``crew`` / ``crew_async``: a legacy chunk stream)."""
 SOURCES: tuple[Source, ...] = get_args(Source)
 
 Outcome = Literal["result", "error", "closed", "incomplete"]
