@@ -1,0 +1,205 @@
+"""Legacy chunk streams: ``Crew(stream=True)`` outputs captured and turned into cassette lines.
+
+``Crew(stream=True).kickoff()`` (and ``kickoff_async``, ``akickoff``,
+``kickoff_for_each``, ``kickoff_for_each_async``, ``akickoff_for_each``)
+returns a ``CrewStreamingOutput``: an iterator of ``StreamChunk`` objects fed
+by an event-bus handler, not a ``StreamSession``. This module
+
+- hooks where crewai creates those outputs (``StreamingOutputBase.__init__``)
+  and hands each one the app gets back to the watchers (``watch_outputs``); the
+  per-input outputs a merged ``kickoff_for_each_async`` output consumes itself
+  are not handed on: only the merged stream is what the app sees;
+- turns an output's chunks into cassette ``chunk`` lines (``chunk_lines``):
+  task / agent ids and uuids become the placeholders the same cassette's frame
+  lines use, through the one ``Normalizer``;
+- reads how an output ended (``output_outcome``): a ``CrewOutput`` result
+  keeps raw, tasks_output, token usage and json / pydantic output, with ids and
+  timings normalized; a merged output's result is the list of its results.
+
+crewai is imported only by ``watch_outputs``.
+"""
+
+from __future__ import annotations
+
+import sys
+import threading
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
+
+from crewstream_testing.normalize import Normalizer
+
+__all__ = [
+    "CHUNK_FIELDS",
+    "CHUNK_SOURCES",
+    "chunk_dict",
+    "chunk_lines",
+    "chunk_source",
+    "chunk_state",
+    "is_chunk_output",
+    "output_outcome",
+    "watch_outputs",
+]
+
+CHUNK_FIELDS = (
+    "content",
+    "chunk_type",
+    "task_index",
+    "task_name",
+    "task_id",
+    "agent_role",
+    "agent_id",
+    "tool_call",
+)
+"""The fields of a ``chunk`` line besides ``kind`` and ``stream`` (a ``StreamChunk``'s fields)."""
+
+TOOL_CALL_FIELDS = ("tool_id", "tool_name", "arguments", "index")
+"""The fields of a chunk's ``tool_call`` (a ``ToolCallChunk``)."""
+
+CHUNK_SOURCES = ("crew", "crew_async")
+"""Stream sources of chunk streams: iterated with ``for`` / with ``async for``."""
+
+_MERGING_FRAME = "run_all_crews"
+"""The function in crewai/crews/utils.py that consumes per-input outputs into a merged one."""
+
+
+def is_chunk_output(value: Any) -> bool:
+    """Whether ``value`` is a legacy streaming output (``CrewStreamingOutput``, ``FlowStreamingOutput``)."""
+    return hasattr(value, "get_full_text") and hasattr(value, "_chunks")
+
+
+def chunk_source(output: Any) -> str:
+    """``crew_async`` for an output iterated with ``async for``, else ``crew``."""
+    return "crew_async" if getattr(output, "_async_iterator", None) is not None else "crew"
+
+
+def chunk_state(output: Any) -> tuple[int, bool, bool, bool]:
+    """What changes when an output gets a chunk or ends (the Recorder's cache key)."""
+    return (
+        len(output._chunks),
+        output._error is not None,
+        bool(output._exhausted),
+        bool(output._cancelled),
+    )
+
+
+def chunk_dict(chunk: Any) -> dict[str, Any]:
+    """A ``StreamChunk`` (or a chunk line / dict) as the plain dict of its fields."""
+    if isinstance(chunk, Mapping):
+        data = dict(chunk)
+    else:
+        data = chunk.model_dump(mode="json")
+    kind = data.get("chunk_type", "text")
+    data["chunk_type"] = getattr(kind, "value", kind)
+    data.pop("kind", None)
+    data.pop("stream", None)
+    return data
+
+
+def chunk_lines(
+    normalizer: Normalizer, chunks: Iterable[Any], stream_index: int
+) -> list[dict[str, Any]]:
+    """The cassette ``chunk`` lines of one stream's chunks, normalized by ``normalizer``.
+
+    ``task_id`` / ``agent_id`` take the ``<task:N>`` / ``<agent:N>`` placeholders
+    the cassette's frames give the same ids; a uuid anywhere (a tool-call id
+    included) its ``<uuid:N>``; an empty id stays empty.
+    """
+    value = normalizer.value
+    lines = []
+    for chunk in chunks:
+        data = chunk_dict(chunk)
+        line: dict[str, Any] = {
+            key: value(item, key) if isinstance(item, str | dict) else item
+            for key, item in data.items()
+        }
+        line["kind"] = "chunk"
+        line["stream"] = stream_index
+        lines.append(line)
+    return lines
+
+
+def output_outcome(output: Any) -> tuple[str, Any, dict[str, str] | None]:
+    """How ``output`` ended: (outcome, result as JSON, error), as an ``end`` line holds them."""
+    error = output._error
+    if error is not None:
+        return "error", None, {"type": type(error).__name__, "message": str(error)}
+    if output._exhausted:
+        results = getattr(output, "_results", None)
+        if results is not None:
+            return "result", [_jsonable(item) for item in results], None
+        if output._result is None:
+            return "error", None, {"type": "RuntimeError", "message": "No result available"}
+        return "result", _jsonable(output._result), None
+    if output._cancelled:
+        return "closed", None, None
+    return "incomplete", None, None
+
+
+def _jsonable(value: Any) -> Any:
+    dump = getattr(value, "model_dump", None)
+    if callable(dump):
+        try:
+            return dump(mode="json")
+        except Exception:  # a model that cannot dump itself is stored by repr
+            return repr(value)
+    return value if isinstance(value, str | int | float | bool | list | dict) else repr(value)
+
+
+# -- capture: where crewai creates the outputs ------------------------------------------
+
+OutputWatcher = Callable[[Any], None]
+
+_lock = threading.Lock()
+_watchers: list[OutputWatcher] = []
+_original_init: Any = None
+
+
+def watch_outputs(watcher: OutputWatcher) -> Callable[[], None]:
+    """Call ``watcher(output)`` for each streaming output crewai creates from now on; returns the undo.
+
+    Hooks ``crewai.types.streaming.StreamingOutputBase.__init__`` while any
+    watcher is installed. Outputs a merged ``kickoff_for_each_async`` /
+    ``akickoff_for_each`` output consumes itself are not reported.
+    """
+    global _original_init
+    from crewai.types.streaming import StreamingOutputBase
+
+    with _lock:
+        if _original_init is None:
+            original = StreamingOutputBase.__init__
+            _original_init = original
+
+            def __init__(self: Any, *args: Any, **kwargs: Any) -> None:
+                original(self, *args, **kwargs)
+                if _consumed_by_merge():
+                    return
+                for each in list(_watchers):
+                    each(self)
+
+            StreamingOutputBase.__init__ = __init__  # type: ignore[method-assign]
+        _watchers.append(watcher)
+
+    def unwatch() -> None:
+        global _original_init
+        with _lock:
+            if watcher in _watchers:
+                _watchers.remove(watcher)
+            if not _watchers and _original_init is not None:
+                StreamingOutputBase.__init__ = _original_init  # type: ignore[method-assign]
+                _original_init = None
+
+    return unwatch
+
+
+def _consumed_by_merge() -> bool:
+    # crewai creates the per-input outputs inside run_all_crews, which the merged
+    # output's generator runs; their frames chain up to it (coroutines included).
+    frame = sys._getframe(2)
+    depth = 0
+    while frame is not None and depth < 40:
+        code = frame.f_code
+        if code.co_name == _MERGING_FRAME and code.co_filename.endswith("utils.py"):
+            return True
+        frame = frame.f_back  # type: ignore[assignment]
+        depth += 1
+    return False
