@@ -84,10 +84,7 @@ def chunk_state(output: Any) -> tuple[int, bool, bool, bool]:
 
 def chunk_dict(chunk: Any) -> dict[str, Any]:
     """A ``StreamChunk`` (or a chunk line / dict) as the plain dict of its fields."""
-    if isinstance(chunk, Mapping):
-        data = dict(chunk)
-    else:
-        data = chunk.model_dump(mode="json")
+    data = dict(chunk) if isinstance(chunk, Mapping) else chunk.model_dump(mode="json")
     kind = data.get("chunk_type", "text")
     data["chunk_type"] = getattr(kind, "value", kind)
     data.pop("kind", None)

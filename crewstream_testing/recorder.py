@@ -30,6 +30,13 @@ from crewstream_testing.cassette import (
     crewai_version,
     encode_lines,
 )
+from crewstream_testing.chunks import (
+    chunk_lines,
+    chunk_source,
+    chunk_state,
+    is_chunk_output,
+    output_outcome,
+)
 from crewstream_testing.clock import VirtualClock
 from crewstream_testing.errors import CrewstreamUsageError
 from crewstream_testing.frames import Frame, infer_source
@@ -54,6 +61,7 @@ class _Recording:
     session: Any
     source: str | None
     name: str | None
+    chunked: bool = False
 
 
 class Recorder:
@@ -92,7 +100,10 @@ class Recorder:
         ``source`` (one of llm, flow, astream, kickoff, turn) is inferred from
         the frames when omitted; a ``kickoff(stream=True)`` session looks like
         ``stream_events`` and is stored as ``flow`` unless ``source="kickoff"``.
+        A legacy ``CrewStreamingOutput`` goes to ``record_output``.
         """
+        if is_chunk_output(session):
+            return self.record_output(session, source=source, name=name)
         if not hasattr(session, "frames") or not (
             hasattr(session, "close") or hasattr(session, "aclose")
         ):
@@ -111,10 +122,31 @@ class Recorder:
         self._recordings.append(_Recording(session, source, name))
         return session
 
+    def record_output(self, output: S, *, source: str | None = None, name: str | None = None) -> S:
+        """Record a legacy ``Crew(stream=True)`` output's chunk stream; returns it unchanged.
+
+        ``source`` is ``crew`` (iterated with ``for``) or ``crew_async``, read from
+        the output when omitted. Recording one output twice records it once.
+        """
+        if source is not None and source not in SOURCES:
+            raise CrewstreamUsageError(f"source must be one of {SOURCES}, not {source!r}")
+        if any(recording.session is output for recording in self._recordings):
+            return output
+        if self.clock == "virtual" and self._virtual is None:
+            self._virtual = VirtualClock().start()
+        self.redactor.remember_environment()
+        self._recordings.append(_Recording(output, source or chunk_source(output), name, True))
+        return output
+
     @property
     def sessions(self) -> list[Any]:
-        """The sessions recorded so far, in order."""
+        """The sessions (and legacy chunk outputs) recorded so far, in order."""
         return [recording.session for recording in self._recordings]
+
+    @property
+    def chunk_outputs(self) -> list[Any]:
+        """The legacy ``CrewStreamingOutput`` objects recorded so far, in order."""
+        return [recording.session for recording in self._recordings if recording.chunked]
 
     def close(self) -> None:
         """Stop the virtual clock, if this recorder started one."""
@@ -166,19 +198,27 @@ class Recorder:
             self.clock,
             len(self.llm_calls),
             tuple(self.frame_hooks),
-            *((len(r.session.frames), *_ending(r.session)) for r in self._recordings),
+            *(
+                chunk_state(r.session)
+                if r.chunked
+                else (len(r.session.frames), *_ending(r.session))
+                for r in self._recordings
+            ),
         )
 
     def _build(self) -> Cassette:
         normalizer = self.normalizer()
-        sessions = [recording.session for recording in self._recordings]
-        taken = [list(session.frames) for session in sessions]
+        taken = [
+            [] if recording.chunked else list(recording.session.frames)
+            for recording in self._recordings
+        ]
         frame_lines = normalizer.normalize_lines(taken)
         header = Cassette(crewai_version=crewai_version(), clock=self.clock).header()
         lines: list[dict[str, Any]] = [header]
         for index, recording in enumerate(self._recordings):
             frames = taken[index]
-            outcome, result, error = _outcome(recording.session)
+            chunked = recording.chunked
+            outcome, result, error = (output_outcome if chunked else _outcome)(recording.session)
             lines.append(
                 {
                     "kind": "stream",
@@ -188,6 +228,8 @@ class Recorder:
                 }
             )
             lines.extend(frame_lines[index])
+            if chunked:
+                lines.extend(chunk_lines(normalizer, recording.session.chunks, index))
             lines.append(
                 {
                     "kind": "end",
@@ -238,6 +280,11 @@ def _redacted(
 
 def _snapshot(recording: _Recording) -> StreamRecord:
     session = recording.session
+    if recording.chunked:
+        outcome, result, error = output_outcome(session)
+        chunks = [chunk.model_dump(mode="json") for chunk in session.chunks]
+        source = recording.source or "crew"
+        return StreamRecord(source, [], outcome, result, error, recording.name, chunks)
     frames = [Frame.from_stream_frame(frame) for frame in session.frames]
     outcome, result, error = _outcome(session)
     return StreamRecord(
