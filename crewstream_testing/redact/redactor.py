@@ -37,7 +37,6 @@ import orjson
 
 from crewstream_testing.errors import CrewstreamUsageError
 from crewstream_testing.redact import chunks
-from crewstream_testing.redact.matching import bind_markers, redact_for_matching
 from crewstream_testing.redact.rules import (
     BUILTIN_PATTERNS,
     DEFAULT_MIN_LENGTH,
@@ -67,11 +66,9 @@ __all__ = [
     "RedactContext",
     "Redaction",
     "Redactor",
-    "bind_markers",
     "credential_values",
     "looks_like_credential_key",
     "looks_like_credential_name",
-    "redact_for_matching",
 ]
 
 Line = dict[str, Any]
@@ -261,15 +258,17 @@ class Redactor:
             return value
         return Pass(self.settings, self._secrets_now(), known=self.known).value(value, [], None)
 
-    # -- the Cassette entry points (until the writer hands lines) ---------------------------------
+    # -- a Cassette object (snapshots; a user's own Recorder-free code) ----------------------
     def redact_cassette(self, cassette: Cassette) -> Redaction:
         """A redacted copy of ``cassette`` (``Redaction.cassette``) and the list of what was replaced."""
         if not self.enabled:
             return Redaction(cassette=cassette)
-        lines = _cassette_lines(cassette)
-        original = list(lines)
-        redaction = self.redaction(lines)
-        redaction.cassette = _cassette_from(cassette, original, lines)
+        from crewstream_testing.cassette import Cassette
+
+        redaction = self.redaction(cassette.line_dicts())
+        redacted = Cassette.from_lines(redaction.lines)
+        redacted.path = cassette.path
+        redaction.cassette = redacted
         return redaction
 
     def cassette(self, cassette: Cassette) -> Cassette:
@@ -337,67 +336,3 @@ def _url_secrets(url: str) -> list[str]:
         if looks_like_credential_key(name) or name.lower() in ("key", "sig", "signature", "code"):
             out.append(item)
     return [secret for secret in out if len(secret) >= 4]
-
-
-def _cassette_lines(cassette: Cassette) -> list[Line]:
-    """The cassette as the line dicts its writer encodes (header first)."""
-    lines: list[Line] = [cassette.header()]
-    for index, stream in enumerate(cassette.streams):
-        lines.append(
-            {"kind": "stream", "stream": index, "source": stream.source, "name": stream.name}
-        )
-        for frame in stream.frames:
-            record = frame.to_dict()
-            record["kind"] = "frame"
-            record["stream"] = index
-            lines.append(record)
-        lines.append(
-            {
-                "kind": "end",
-                "stream": index,
-                "outcome": stream.outcome,
-                "result": stream.result,
-                "error": stream.error,
-            }
-        )
-    for index, call in enumerate(cassette.llm_calls):
-        lines.append({**call, "kind": "llm_call", "index": index})
-    return lines
-
-
-def _cassette_from(cassette: Cassette, original: list[Line], lines: list[Line]) -> Cassette:
-    from crewstream_testing.cassette import Cassette, StreamRecord
-    from crewstream_testing.frames import Frame
-
-    streams: list[StreamRecord] = []
-    position = 1
-    for stream in cassette.streams:
-        head = lines[position]
-        position += 1
-        frames = []
-        for frame in stream.frames:
-            line = lines[position]
-            frames.append(frame if line is original[position] else Frame.from_dict(line))
-            position += 1
-        end = lines[position]
-        position += 1
-        streams.append(
-            StreamRecord(
-                source=stream.source,
-                frames=frames,
-                outcome=stream.outcome,
-                result=end.get("result"),
-                error=end.get("error"),
-                name=head.get("name"),
-            )
-        )
-    calls = [
-        {k: v for k, v in line.items() if k not in ("kind", "index")} for line in lines[position:]
-    ]
-    return Cassette(
-        streams=streams,
-        llm_calls=calls,
-        crewai_version=cassette.crewai_version,
-        clock=cassette.clock,
-        path=cassette.path,
-    )

@@ -14,7 +14,7 @@ import base64
 import functools
 import re
 import urllib.parse
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 
 import orjson
@@ -362,6 +362,25 @@ def assignment_secret(match: re.Match[str]) -> tuple[int, int] | None:
     if len(secret) < MIN_ASSIGNED_LENGTH or is_boring(secret):
         return None
     return start, end
+
+
+def assignments(text: str) -> Iterator[tuple[int, int, str]]:
+    """``(start, end, name)`` of each credential-named assignment's secret in ``text``.
+
+    A match that is no credential assignment (``failed: password=...``) is
+    searched again from its value, so an assignment inside a value is found.
+    """
+    at = 0
+    while True:
+        match = ASSIGNMENT_RE.search(text, at)
+        if match is None:
+            return
+        span = assignment_secret(match)
+        if span is None:
+            at = match.start("value")
+            continue
+        yield span[0], span[1], match.group("name")
+        at = span[1]
 
 
 # -- encoded forms of a known secret -------------------------------------------------------------

@@ -18,12 +18,11 @@ import orjson
 
 from crewstream_testing.errors import CrewstreamUsageError
 from crewstream_testing.redact.rules import (
-    ASSIGNMENT_RE,
     BASE_TRIGGERS,
     MARKER_RE,
     MAX_DEPTH,
     Rule,
-    assignment_secret,
+    assignments,
     builtin_rules,
     compile_line_screen,
     compile_text_screen,
@@ -231,10 +230,9 @@ class Pass:
                     parsed = None
                 if parsed is not None:
                     self.collect(parsed, None, found, depth + 1, [])
-            for match in ASSIGNMENT_RE.finditer(value):
-                span = assignment_secret(match)
-                if span is not None and span[1] - span[0] >= self.min_length:
-                    found.setdefault(value[span[0] : span[1]], f"value of {match.group('name')!r}")
+            for start, end, name in assignments(value):
+                if end - start >= self.min_length:
+                    found.setdefault(value[start:end], f"value of {_safe_name(name)}")
         elif isinstance(value, dict):
             schema = is_schema(value)
             for name, item in value.items():
@@ -285,11 +283,8 @@ class Pass:
                 if end > start and not MARKER_RE.fullmatch(secret):
                     found.append((start, end, secret, rule.name))
         if builtin and (":" in text or "=" in text):
-            for match in ASSIGNMENT_RE.finditer(text):
-                span = assignment_secret(match)
-                if span is not None:
-                    label = f"assignment to {_safe_name(match.group('name'))}"
-                    found.append((*span, text[span[0] : span[1]], label))
+            for start, end, name in assignments(text):
+                found.append((start, end, text[start:end], f"assignment to {_safe_name(name)}"))
         if len(found) < 2:
             return found
         found.sort(key=lambda item: (item[0], item[0] - item[1]))

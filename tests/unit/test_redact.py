@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from crewstream_testing import Cassette, Frame, StreamRecord
 from crewstream_testing.cli import main
 from crewstream_testing.errors import CrewstreamUsageError
-from crewstream_testing.redact.redactor import (
+from crewstream_testing.redact import (
     BUILTIN_PATTERNS,
     Redactor,
     bind_markers,
