@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from crewstream_testing.kinds import RECORD_MODES, MarkerOptions
+from crewstream_testing.redact.messages import plain_failure
 
 if TYPE_CHECKING:
     from crewstream_testing.binding import CassetteBinding
@@ -248,6 +249,7 @@ def pytest_runtest_makereport(
     report = yield
     if report.when == "call" and report.failed:
         item.stash[_CALL_FAILED] = True
+        report.longrepr = plain_failure(call.excinfo) or report.longrepr
     return report
 
 
