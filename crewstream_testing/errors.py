@@ -6,6 +6,9 @@ line, frame index) and how to fix it.
 
 from __future__ import annotations
 
+import builtins
+import contextlib
+import importlib
 from pathlib import Path
 from typing import Any
 
@@ -110,5 +113,119 @@ class ProjectionError(CrewstreamError, AssertionError):
     """A channel projection does not equal the session's global order filtered to its channels."""
 
 
-class ReplayedLLMError(CrewstreamError):
-    """A recorded LLM error whose original class could not be rebuilt (its name is kept)."""
+class RecordedError(CrewstreamError):
+    """A recorded exception whose type is not rebuilt (not on the allow-list); ``type_name`` keeps its name."""
+
+    def __init__(self, type_name: str, message: str) -> None:
+        super().__init__(message)
+        self.type_name = type_name
+
+    def __repr__(self) -> str:
+        return f"RecordedError({self.type_name!r}, {str(self)!r})"
+
+    def __reduce__(self) -> Any:
+        return (type(self), (self.type_name, str(self)))
+
+
+ReplayedLLMError = RecordedError
+"""The name this class had for recorded LLM errors; the same class."""
+
+REBUILT_BUILTINS: frozenset[str] = frozenset(
+    {
+        "ArithmeticError",
+        "AssertionError",
+        "AttributeError",
+        "BrokenPipeError",
+        "ConnectionAbortedError",
+        "ConnectionError",
+        "ConnectionRefusedError",
+        "ConnectionResetError",
+        "Exception",
+        "IndexError",
+        "LookupError",
+        "NotImplementedError",
+        "OSError",
+        "OverflowError",
+        "PermissionError",
+        "RecursionError",
+        "RuntimeError",
+        "TimeoutError",
+        "TypeError",
+        "UnicodeError",
+        "ValueError",
+        "ZeroDivisionError",
+    }
+)
+"""Builtin exception types a recorded error is rebuilt as (KeyError is not: its str() adds quotes)."""
+
+_PROVIDER_ERROR_NAMES = (
+    "APIError",
+    "APIConnectionError",
+    "APITimeoutError",
+    "APIStatusError",
+    "AuthenticationError",
+    "BadRequestError",
+    "ConflictError",
+    "InternalServerError",
+    "NotFoundError",
+    "PermissionDeniedError",
+    "RateLimitError",
+    "UnprocessableEntityError",
+)
+REBUILT_TYPES: dict[str, tuple[str, str]] = {
+    **{
+        f"{sdk}:{name}": (sdk, name)
+        for sdk in ("openai", "anthropic")
+        for name in _PROVIDER_ERROR_NAMES
+    },
+    "crewai.utilities.exceptions.context_window_exceeding_exception:LLMContextLengthExceededError": (
+        "crewai.utilities.exceptions.context_window_exceeding_exception",
+        "LLMContextLengthExceededError",
+    ),
+}
+"""Recorded ``module:type`` -> the module crewstream imports and the class it takes from it.
+
+The keys are only looked up: a module named in a cassette is never imported. A
+provider type is imported from its SDK only when that SDK is installed.
+"""
+
+
+def rebuild_error(type_name: str, message: str, module: str | None = None) -> BaseException:
+    """The exception a recording names, rebuilt without importing anything the recording names.
+
+    A builtin on ``REBUILT_BUILTINS`` (``module`` empty or ``builtins``), or a
+    crewai / provider type on ``REBUILT_TYPES``, is rebuilt as that class with
+    ``message``; anything else is a ``RecordedError`` carrying ``type_name``.
+    """
+    cls: Any = None
+    if not module or module == "builtins":
+        if type_name in REBUILT_BUILTINS:
+            cls = getattr(builtins, type_name)
+    elif f"{module}:{type_name}" in REBUILT_TYPES:
+        ours, attribute = REBUILT_TYPES[f"{module}:{type_name}"]
+        try:
+            cls = getattr(importlib.import_module(ours), attribute, None)
+        except ImportError:  # the SDK that raised it is not installed here
+            cls = None
+    if isinstance(cls, type) and issubclass(cls, Exception):
+        exc = _instance(cls, message)
+        if exc is not None and str(exc) == message:
+            return exc
+    return RecordedError(type_name, message)
+
+
+def _instance(cls: type[Exception], message: str) -> Exception | None:
+    with contextlib.suppress(Exception):
+        exc = cls(message)
+        if str(exc) == message:
+            return exc
+    # SDK errors also take a response and a body, some types reword their message:
+    # the instance carries the recorded message as it is
+    try:
+        exc = cls.__new__(cls)
+        Exception.__init__(exc, message)
+    except Exception:
+        return None
+    with contextlib.suppress(Exception):
+        exc.message = message  # type: ignore[attr-defined]
+    return exc

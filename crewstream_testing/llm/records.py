@@ -14,13 +14,12 @@ chunk engine emits.
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Mapping
 from typing import Any
 
 from pydantic import BaseModel
 
-from crewstream_testing.errors import ReplayedLLMError
+from crewstream_testing import errors
 from crewstream_testing.llm.engine import CallArgs, effective_stream, mark_error_event
 from crewstream_testing.llm.script import ReplyPlan, check_recorded_chunks
 from crewstream_testing.recorder import to_jsonable
@@ -117,6 +116,47 @@ def completed_record(event: Any) -> dict[str, Any]:
     }
 
 
+def tool_run_record(event: Any, after_chunks: int) -> dict[str, Any]:
+    """The stored form of a tool a provider ran inside the call (from its ``tool_usage_started``).
+
+    ``outcome`` is filled when the tool ends: ``{"output": ...}`` from
+    ``tool_usage_finished``, or ``{"error": text, "type": name}`` from
+    ``tool_usage_error`` (the type comes from the watched function, see ``watch_functions``).
+    """
+    return {
+        "name": event.tool_name,
+        "arguments": to_jsonable(event.tool_args),
+        "after_chunks": after_chunks,
+        "outcome": None,
+    }
+
+
+def watch_functions(
+    functions: Mapping[str, Any] | None, seen: list[dict[str, Any]]
+) -> dict[str, Any] | None:
+    """``functions`` with each one wrapped so ``seen`` gets what each run returned or raised.
+
+    The wrapper is transparent: same arguments, same value, the same exception
+    re-raised. crewai's providers only call ``available_functions[name](**args)``.
+    """
+    if not functions:
+        return None if functions is None else dict(functions)
+
+    def watched(name: str, function: Any) -> Any:
+        def run(*args: Any, **kwargs: Any) -> Any:
+            try:
+                value = function(*args, **kwargs)
+            except Exception as exc:
+                seen.append({"raised": type(exc).__name__, "message": str(exc)})
+                raise
+            seen.append({"returned": value})
+            return value
+
+        return run
+
+    return {name: watched(name, function) for name, function in functions.items()}
+
+
 def error_record(exc: BaseException, failed_event: str | None) -> dict[str, Any]:
     """The stored form of the error a call raised (and the failed event's text)."""
     return {
@@ -171,13 +211,17 @@ def plan_from_record(record: Mapping[str, Any], args: CallArgs) -> ReplyPlan:
 
 
 def rebuild_result(stored: Mapping[str, Any], response_model: Any) -> Any:
-    """The value a recorded call returned."""
+    """The value a recorded call returned.
+
+    A structured result is validated by the live call's ``response_model``;
+    the class path the cassette names is never imported (without a
+    ``response_model`` the value stays a dict).
+    """
     kind = stored.get("kind")
     value = stored.get("value")
     if kind == "structured":
-        cls = load_class(str(stored.get("model", ""))) or response_model
-        if cls is not None and hasattr(cls, "model_validate"):
-            return cls.model_validate(value)
+        if response_model is not None and hasattr(response_model, "model_validate"):
+            return response_model.model_validate(value)
         return value
     if kind == "none":
         return None
@@ -185,36 +229,14 @@ def rebuild_result(stored: Mapping[str, Any], response_model: Any) -> Any:
 
 
 def rebuild_error(stored: Mapping[str, Any]) -> BaseException:
-    """The exception a recorded call raised: the original class when it takes a message, else a stand-in."""
-    message = str(stored.get("message", ""))
-    name = str(stored.get("type", "Exception"))
-    module = str(stored.get("module", ""))
-    cls = load_class(f"{module}:{name}") if module else None
-    if cls is not None and issubclass(cls, Exception):
-        try:
-            exc = cls(message)
-        except Exception:  # constructors that need more than a message (SDK errors)
-            exc = None
-        if exc is not None and str(exc) == message:
-            return exc
-    stand_in: type[ReplayedLLMError] = type(
-        name, (ReplayedLLMError,), {"__module__": module or __name__}
+    """The exception a recorded call raised (``errors.rebuild_error``: an allow-list, no import)."""
+    return errors.rebuild_error(
+        str(stored.get("type", "Exception")),
+        str(stored.get("message", "")),
+        str(stored.get("module") or ""),
     )
-    return stand_in(message)
 
 
 def class_path(cls: type) -> str:
     """``module:qualname`` of a class, as a recorded call stores it."""
     return f"{cls.__module__}:{cls.__qualname__}"
-
-
-def load_class(path: str) -> type | None:
-    """The class at ``module:qualname``, or None when it cannot be imported."""
-    module_name, _, qualname = path.partition(":")
-    try:
-        target: Any = importlib.import_module(module_name)
-        for part in qualname.split("."):
-            target = getattr(target, part)
-    except (ImportError, AttributeError):
-        return None
-    return target if isinstance(target, type) else None

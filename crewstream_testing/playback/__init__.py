@@ -17,13 +17,12 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from crewstream_testing.cassette import Cassette, StreamRecord
-from crewstream_testing.errors import CrewstreamUsageError
+from crewstream_testing.errors import CrewstreamUsageError, RecordedError
 from crewstream_testing.frames import Frame
 from crewstream_testing.playback.faults import Faults, PlaybackFault
 from crewstream_testing.playback.reorder import permute
 from crewstream_testing.playback.session import (
     Ending,
-    RecordedError,
     build_frames,
     is_playback_session,
     make_session,

@@ -20,7 +20,6 @@ types, never imported by the name in the cassette; any other type becomes a
 from __future__ import annotations
 
 import asyncio
-import builtins
 import contextlib
 import gc
 import time
@@ -30,65 +29,24 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from crewstream_testing.errors import CrewstreamError
+from crewstream_testing import errors
 from crewstream_testing.frames import Frame
 from crewstream_testing.playback.faults import NO_FAULTS, Faults
 
 EPOCH = datetime(2026, 1, 1, tzinfo=timezone.utc)
 """Where the timestamps of a normalized cassette start (its offsets are seconds after it)."""
 
-REBUILDABLE_ERRORS: frozenset[str] = frozenset(
-    {
-        "ArithmeticError",
-        "AssertionError",
-        "AttributeError",
-        "BrokenPipeError",
-        "ConnectionAbortedError",
-        "ConnectionError",
-        "ConnectionRefusedError",
-        "ConnectionResetError",
-        "Exception",
-        "IndexError",
-        "LookupError",
-        "NotImplementedError",
-        "OSError",
-        "OverflowError",
-        "PermissionError",
-        "RecursionError",
-        "RuntimeError",
-        "TimeoutError",
-        "TypeError",
-        "UnicodeError",
-        "ValueError",
-        "ZeroDivisionError",
-    }
-)
-"""Builtin exception types a recorded error is rebuilt as (KeyError is not: its str() adds quotes)."""
-
 _playback_sessions: weakref.WeakSet[Any] = weakref.WeakSet()
 
 
-class RecordedError(CrewstreamError):
-    """A recorded stream failed with an exception whose type is not rebuilt; ``type_name`` keeps its name."""
-
-    def __init__(self, type_name: str, message: str) -> None:
-        super().__init__(message)
-        self.type_name = type_name
-
-    def __repr__(self) -> str:
-        return f"RecordedError({self.type_name!r}, {str(self)!r})"
-
-
 def rebuild_error(error: dict[str, Any] | None) -> BaseException:
-    """The exception a recorded stream ended with: a builtin of the recorded type, or a RecordedError."""
+    """The exception a recorded stream ended with (``errors.rebuild_error``: an allow-list, no import)."""
     error = error or {}
-    name = str(error.get("type") or "Exception")
-    message = str(error.get("message") or "")
-    if name in REBUILDABLE_ERRORS:
-        cls = getattr(builtins, name)
-        exc: BaseException = cls(message)
-        return exc
-    return RecordedError(name, message)
+    return errors.rebuild_error(
+        str(error.get("type") or "Exception"),
+        str(error.get("message") or ""),
+        str(error.get("module") or ""),
+    )
 
 
 def is_playback_session(session: object) -> bool:

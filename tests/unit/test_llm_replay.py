@@ -400,7 +400,10 @@ def test_errors_structured_results_and_thinking_replay_from_a_user_subclass(tmp_
         replayed = run(idle, replayer)
         assert idle.call_count == 0
 
-    assert replayed == recorded
+    # SDKError is no builtin or provider type: never imported from the cassette, it comes back
+    # as a RecordedError carrying its name
+    assert replayed[2] == ("error", "RecordedError", "quota exceeded")
+    assert replayed[:2] + replayed[3:] == recorded[:2] + recorded[3:]
     assert recorded[0] == ("error", "ConnectionError", "reset by peer")
     assert recorded[1] == Forecast(city="Oslo", rain=True)
     assert recorded[2] == ("error", "SDKError", "quota exceeded")
@@ -420,7 +423,7 @@ def test_a_rebuilt_error_keeps_its_class_or_its_name() -> None:
     assert type(timeout) is TimeoutError and str(timeout) == "slow"
     stand_in = rebuild_error({"type": "SDKError", "module": __name__, "message": "quota"})
     assert isinstance(stand_in, ReplayedLLMError)
-    assert type(stand_in).__name__ == "SDKError" and str(stand_in) == "quota"
+    assert repr(stand_in) == "RecordedError('SDKError', 'quota')" and str(stand_in) == "quota"
 
 
 def test_interception_covers_later_classes_super_chains_threads_and_is_undone(
