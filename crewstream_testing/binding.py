@@ -16,12 +16,13 @@ same cassette (``llm.tape``); in mode ``none`` the network is blocked too.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from crewstream_testing.cassette import Cassette
+from crewstream_testing.chunks import watch_outputs
 from crewstream_testing.contract import assertions
 from crewstream_testing.diff import cassette_divergence, compare
 from crewstream_testing.errors import (
@@ -121,6 +122,8 @@ class CassetteBinding:
     guard: NetworkGuard | None = None
     expected: Cassette | None = None
     """The cassette as ``start()`` parsed it (None: not parsed yet, or nothing to compare with)."""
+    unwatch: Callable[[], None] | None = None
+    """Stops handing the legacy chunk outputs crewai creates to the recorder (``chunks.watch_outputs``)."""
 
     @classmethod
     def open(
@@ -158,6 +161,8 @@ class CassetteBinding:
         )
         self.guard = NetworkGuard()
         self.tape.activate()
+        # Crew(stream=True) outputs the app creates are recorded without record()
+        self.unwatch = watch_outputs(self.recorder.record_output)
         if self.mode == "none":
             self.guard.start()
         return self.recorder
@@ -169,6 +174,9 @@ class CassetteBinding:
             self.guard = None
         if self.tape is not None:
             self.tape.deactivate()
+        if self.unwatch is not None:
+            self.unwatch()
+            self.unwatch = None
         self.recorder.close()
 
     def finish(self) -> str:
