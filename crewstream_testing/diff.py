@@ -137,13 +137,53 @@ def frame_divergence(
     ]
 
 
+def chunk_label(chunk: Mapping[str, Any]) -> str:
+    """Where a legacy chunk sits: ``task <index> <name>, agent <role>, <chunk type>``."""
+    task = f"task {chunk.get('task_index')}"
+    if chunk.get("task_name"):
+        task += f" {chunk.get('task_name')!r}"
+    return f"{task}, agent {chunk.get('agent_role')!r}, {chunk.get('chunk_type')}"
+
+
+def chunk_divergence(
+    expected: Sequence[Mapping[str, Any]], actual: Sequence[Mapping[str, Any]]
+) -> list[str] | None:
+    """Describe the first differing chunk of two legacy chunk streams, or None when equal."""
+    index = next(
+        (n for n, (a, b) in enumerate(zip(expected, actual, strict=False)) if a != b),
+        min(len(expected), len(actual)),
+    )
+    if index == len(expected) == len(actual):
+        return None
+    if index < len(expected) and index < len(actual):
+        old, new = expected[index], actual[index]
+        fields = list(field_diff(dict(old), dict(new)))
+        more = len(fields) - MAX_FIELD_LINES
+        return [
+            f"first divergent chunk {index} ({chunk_label(old)}):",
+            *fields[:MAX_FIELD_LINES],
+            *([f"  ... and {more} more differing fields"] if more > 0 else []),
+        ]
+    if index < len(expected):
+        return [
+            f"the run stopped after {len(actual)} chunks; the recording has {len(expected)}",
+            f"  first missing chunk {index}: {chunk_label(expected[index])}",
+        ]
+    return [
+        f"the run streamed {len(actual)} chunks; the recording has {len(expected)}",
+        f"  first extra chunk {index}: {chunk_label(actual[index])}",
+    ]
+
+
 def stream_divergence(index: int, expected: StreamRecord, actual: StreamRecord) -> list[str] | None:
-    """Describe how stream ``index`` differs (frames first, then how it ended)."""
+    """Describe how stream ``index`` differs (frames or chunks first, then how it ended)."""
     if expected.source != actual.source:
         return [
             f"stream {index}: source {expected.source!r} in the recording, {actual.source!r} now"
         ]
-    lines = frame_divergence(expected.frames, actual.frames)
+    lines = frame_divergence(expected.frames, actual.frames) or chunk_divergence(
+        expected.chunks, actual.chunks
+    )
     if lines:
         return [f"stream {index} ({expected.source}): {lines[0]}", *lines[1:]]
     ending_old = (expected.outcome, expected.result, expected.error)
