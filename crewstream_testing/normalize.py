@@ -77,6 +77,13 @@ _UUID_RE = re.compile(
     r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
 )
 _ADDR_RE = re.compile(r"\b0x[0-9a-fA-F]{4,}\b")
+_PROVIDER_ID_RE = re.compile(
+    r"\b(?:(chatcmpl-|msg_|resp_)|(call_|toolu_))[A-Za-z0-9]{16,}\b"
+    r"|\b[0-9a-f]{12}4[0-9a-f]{3}[89ab][0-9a-f]{15}\b"
+)
+"""Provider-assigned ids: response ids (``chatcmpl-``, ``msg_``, ``resp_``), tool-call ids
+(``call_``, ``toolu_``) and uuid4 hex without dashes; found inside any string."""
+_PROVIDER_ID_HINTS = ("chatcmpl-", "msg_", "resp_", "call_", "toolu_")
 _ISO_RE = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?(Z|[+-]\d\d:\d\d)?")
 _PLACEHOLDER_RE = re.compile(r"<[a-z]+:\d+>|#\d+")
 
@@ -156,6 +163,10 @@ class Normalizer:
         text = match.group(0)
         return self._frame_ids.get(text) or self.placeholder("uuid", text)
 
+    def _sub_provider_id(self, match: re.Match[str]) -> str:
+        kind = "response" if match.group(1) else "toolcall" if match.group(2) else "uuid"
+        return self.placeholder(kind, match.group(0))
+
     def text(self, value: str, kind: str | None = None) -> str:
         """Normalize a string: a volatile id of ``kind``, else uuids and addresses inside it."""
         if kind is not None and value:
@@ -165,6 +176,10 @@ class Normalizer:
             value = _UUID_RE.sub(self._sub_uuid, value)
         if "0x" in value:
             value = _ADDR_RE.sub("0x<addr>", value)
+        if len(value) >= 20 and (
+            len(value) >= 32 or any(hint in value for hint in _PROVIDER_ID_HINTS)
+        ):
+            value = _PROVIDER_ID_RE.sub(self._sub_provider_id, value)
         if len(value) >= 19 and value[4:5] == "-" and _ISO_RE.fullmatch(value):
             return WALL_CLOCK_PLACEHOLDER
         return value
