@@ -32,6 +32,13 @@ from crewstream_testing.errors import CassetteFormatError
 from crewstream_testing.files import atomic_write
 from crewstream_testing.frames import DEFAULT_VERSION, ENVELOPE_FIELDS, Frame, envelope_problem
 from crewstream_testing.kinds import OUTCOMES, SOURCES
+from crewstream_testing.line_problems import (
+    MAX_DEPTH,
+    RERECORD,
+    call_problem,
+    json_problem,
+    too_deep,
+)
 
 __all__ = [
     "CONTRACT_VERSION",
@@ -49,13 +56,11 @@ __all__ = [
 FORMAT_NAME = "crewstream-cassette"
 FORMAT_VERSION = 1
 CONTRACT_VERSION = "v1"
-MAX_DEPTH = 64
-"""Deepest nesting a cassette line may have; deeper lines are refused, not recursed into."""
-
 _WHITESPACE = frozenset(b" \t\n\r\x0b\x0c")
 """What ``bytes.strip()`` removes: a line starting with none of these is not blank."""
 _DUMP_OPTIONS = orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS
-_RERECORD = "re-record it with `pytest --crewstream-record=all` (or delete the file and run with --crewstream-record=once)"
+_RERECORD = RERECORD
+_AFTER_STREAMS = "the llm_call lines follow the last stream's 'end' line; " + _RERECORD
 
 
 @dataclass
@@ -294,7 +299,9 @@ class _Reader:
         try:
             record = orjson.loads(raw)
         except orjson.JSONDecodeError as exc:
-            problem, hint = self.json_problem(number, raw, str(exc))
+            problem, hint = json_problem(
+                raw, str(exc), first=number == 1, last=number == self.last_line and self.cut_off
+            )
             raise self.fail(number, problem, hint) from None
         if not isinstance(record, dict):
             raise self.fail(
@@ -302,37 +309,9 @@ class _Reader:
             )
         # Each level of nesting opens a bracket, so a line with few brackets cannot
         # be too deep: the walk is only needed for the rare line with many.
-        if raw.count(b"{") + raw.count(b"[") > MAX_DEPTH and _too_deep(record, MAX_DEPTH):
+        if raw.count(b"{") + raw.count(b"[") > MAX_DEPTH and too_deep(record, MAX_DEPTH):
             raise self.fail(number, f"nested deeper than {MAX_DEPTH} levels", _RERECORD)
         return record
-
-    def json_problem(self, number: int, raw: bytes, message: str) -> tuple[str, str]:
-        """What an unparsable line most likely is, and how to fix that."""
-        if raw.startswith((b"<<<<<<<", b"=======", b">>>>>>>", b"|||||||")):
-            return (
-                "a merge conflict marker: the cassette was merged by hand or by git",
-                "keep one side's cassette whole (`git checkout --ours/--theirs FILE`), then "
-                + _RERECORD,
-            )
-        if number == 1 and raw.startswith(b"version https://git-lfs"):
-            return (
-                "a Git LFS pointer, not the cassette itself",
-                "run `git lfs pull` to fetch the cassette",
-            )
-        if raw.startswith(b"\xef\xbb\xbf"):
-            return "starts with a UTF-8 byte order mark", "save the file as UTF-8 without a BOM"
-        if "depth limit" in message or "recursion" in message:
-            return f"nested deeper than {MAX_DEPTH} levels", _RERECORD
-        if (
-            number == self.last_line
-            and self.cut_off
-            and message.startswith("unexpected end of data")
-        ):
-            return (
-                f"the last line is cut off (not valid JSON: {message}): the cassette is truncated",
-                _RERECORD,
-            )
-        return f"not valid JSON ({message})", "fix the line by hand or " + _RERECORD
 
     def header(self, record: dict[str, Any]) -> None:
         if record.get("kind") != "header" or record.get("format") != FORMAT_NAME:
@@ -368,6 +347,13 @@ class _Reader:
         elif kind == "end":
             self.end(number, record)
         elif kind == "llm_call":
+            if self.open_stream is not None:
+                raise self.fail(
+                    number, f"llm_call line inside stream {self.open_stream}", _AFTER_STREAMS
+                )
+            problem = call_problem(record, len(self.cassette.llm_calls))
+            if problem:
+                raise self.fail(number, problem, "fix the call by hand or " + _RERECORD)
             if not self.end_of_streams:
                 self.end_of_streams = number - 1
             self.cassette.llm_calls.append(_without(record, ("kind", "index")))
@@ -390,6 +376,8 @@ class _Reader:
             raise self.fail(
                 number, f"stream {index} starts before stream {self.open_stream} ended", _RERECORD
             )
+        if self.end_of_streams:
+            raise self.fail(number, f"stream {index} after the llm_call lines", _AFTER_STREAMS)
         if index != len(self.cassette.streams):
             raise self.fail(
                 number,
@@ -507,19 +495,6 @@ _NONE = type(None)
 _SEQ_TYPES = (_NONE, int)
 _REF_TYPES = (_NONE, str)
 _TIMESTAMP_TYPES = (_NONE, float, int, str)
-
-
-def _too_deep(value: Any, limit: int) -> bool:
-    stack: list[tuple[Any, int]] = [(value, 0)]
-    while stack:
-        item, depth = stack.pop()
-        if depth > limit:
-            return True
-        if isinstance(item, dict):
-            stack.extend((v, depth + 1) for v in item.values() if isinstance(v, dict | list))
-        elif isinstance(item, list):
-            stack.extend((v, depth + 1) for v in item if isinstance(v, dict | list))
-    return False
 
 
 def _without(record: dict[str, Any], keys: tuple[str, ...]) -> dict[str, Any]:

@@ -42,6 +42,22 @@ def lines(*items: bytes) -> bytes:
     return b"\n".join(items) + b"\n"
 
 
+CALL_BY_HAND = "fix the call by hand or " + RERECORD
+AFTER_STREAMS = "the llm_call lines follow the last stream's 'end' line; " + RERECORD
+CALL = (
+    b'{"chunks":[{"call_type":"llm_call","kind":"text","response_id":"<response:1>","text":"hi",'
+    b'"tool_call":null}],"completed":null,"error":null,"index":0,"kind":"llm_call","request":'
+    b'{"messages":[{"content":"q","role":"user"}],"method":"call","model":"m","params":{},'
+    b'"provider":"OpenAICompletion","response_model":null,"tools":null},'
+    b'"result":{"kind":"text","value":"hi"}}'
+)
+
+
+def call(old: bytes, new: bytes) -> bytes:
+    assert old in CALL
+    return GOOD + CALL.replace(old, new) + b"\n"
+
+
 CASES: dict[str, tuple[bytes, str, str]] = {
     # name: (file bytes, "line: problem", fix)
     "truncated mid-line": (
@@ -194,6 +210,66 @@ CASES: dict[str, tuple[bytes, str, str]] = {
         "5: a merge conflict marker: the cassette was merged by hand or by git",
         "keep one side's cassette whole (`git checkout --ours/--theirs FILE`), then " + RERECORD,
     ),
+    "llm_call request as text": (
+        call(b'"request":{', b'"request":"q","x":{'),
+        "{n}: unknown llm_call keys ['x']",
+        CALL_BY_HAND,
+    ),
+    "llm_call without a request": (
+        call(b'"request":{', b'"req":0,"x":{'),
+        "{n}: unknown llm_call keys ['req', 'x']",
+        CALL_BY_HAND,
+    ),
+    "llm_call model as a number": (
+        call(b'"model":"m"', b'"model":4'),
+        "{n}: llm_call 'request.model' must be a string, found 4",
+        CALL_BY_HAND,
+    ),
+    "llm_call chunk of an unknown kind": (
+        call(b'"kind":"text","response_id"', b'"kind":"audio","response_id"'),
+        "{n}: llm_call 'chunks[0].kind' must be one of 'text', 'thinking', 'tool_call', found 'audio'",
+        CALL_BY_HAND,
+    ),
+    "llm_call chunk text as null": (
+        call(b'"text":"hi"', b'"text":null'),
+        "{n}: llm_call 'chunks[0].text' must be a string, found None",
+        CALL_BY_HAND,
+    ),
+    "llm_call tool_call chunk without its call": (
+        call(b'"kind":"text","response_id"', b'"kind":"tool_call","response_id"'),
+        "{n}: llm_call 'chunks[0].tool_call' must be an object (id, type, index, function), found None",
+        CALL_BY_HAND,
+    ),
+    "llm_call error as text": (
+        call(b'"error":null', b'"error":"boom"'),
+        "{n}: llm_call 'error' must be an object or null, found 'boom'",
+        CALL_BY_HAND,
+    ),
+    "llm_call error without a type": (
+        call(b'"error":null', b'"error":{"message":"m","module":"os"}'),
+        "{n}: llm_call 'error.type' must be a string, found None",
+        CALL_BY_HAND,
+    ),
+    "llm_call result of an unknown kind": (
+        call(b'"result":{"kind":"text"', b'"result":{"kind":"pickle"'),
+        "{n}: llm_call 'result.kind' must be one of 'text', 'structured', 'tool_calls', 'value', 'none', found 'pickle'",
+        CALL_BY_HAND,
+    ),
+    "llm_call numbered out of order": (
+        call(b'"index":0', b'"index":3'),
+        "{n}: llm_call 'index' must be 0 (calls are numbered in order), found 3",
+        CALL_BY_HAND,
+    ),
+    "llm_call inside a stream": (
+        lines(HEADER, STREAM, CALL),
+        "3: llm_call line inside stream 0",
+        AFTER_STREAMS,
+    ),
+    "a stream after the llm_call lines": (
+        lines(HEADER, CALL, STREAM),
+        "3: stream 0 after the llm_call lines",
+        AFTER_STREAMS,
+    ),
     "Git LFS pointer": (
         b"version https://git-lfs.github.com/spec/v1\noid sha256:4d7a\nsize 4818\n",
         "1: a Git LFS pointer, not the cassette itself",
@@ -205,6 +281,7 @@ CASES: dict[str, tuple[bytes, str, str]] = {
 @pytest.mark.parametrize("name", list(CASES))
 def test_bad_cassette_error_names_file_line_problem_and_fix(tmp_path: Path, name: str) -> None:
     data, problem, fix = CASES[name]
+    problem = problem.replace("{n}", str(len(LINES) + 1))
     path = tmp_path / "bad.jsonl"
     path.write_bytes(data)
     with pytest.raises(CassetteFormatError) as info:
@@ -236,6 +313,11 @@ def test_the_cli_exits_2_with_the_same_message(tmp_path: Path, name: str, comman
         return
     # check indents the message under the file's UNREADABLE line.
     assert f"{path}:{problem}\n" in text and f"  fix: {fix}\n" in text
+
+
+def test_a_well_formed_llm_call_line_is_read() -> None:
+    call = Cassette.loads(GOOD + CALL + b"\n").llm_calls[0]
+    assert call["request"]["model"] == "m" and call["result"] == {"kind": "text", "value": "hi"}
 
 
 def test_a_str_with_lone_surrogates_is_a_format_error() -> None:
