@@ -30,6 +30,10 @@ Source = Literal["llm", "flow", "astream", "kickoff", "turn", "crew", "crew_asyn
 """Which crewai entry point opened a recorded stream (``crew`` / ``crew_async``: a legacy chunk stream)."""
 SOURCES: tuple[Source, ...] = get_args(Source)
 
+Capture = Literal["all", "explicit"]
+"""Which sessions a test records: every one crewai creates (``all``), or those given to ``record()``."""
+CAPTURES: tuple[Capture, ...] = get_args(Capture)
+
 Outcome = Literal["result", "error", "closed", "incomplete"]
 """How a recorded stream ended."""
 OUTCOMES: tuple[Outcome, ...] = get_args(Outcome)
@@ -97,6 +101,9 @@ class MarkerOptions:
     clock: str | None = None
     hermetic: bool | None = None
     allow_unused: bool = False
+    capture: str = "all"
+    allow_empty: bool = False
+    allow_incomplete: bool = False
 
     @classmethod
     def doc(cls) -> str:
@@ -125,6 +132,10 @@ class MarkerOptions:
         if options.record is not None and options.record not in RECORD_MODES:
             raise CrewstreamUsageError(
                 f"{where}: record={options.record!r} is not a record mode; use one of: {', '.join(RECORD_MODES)}"
+            )
+        if options.capture not in CAPTURES:
+            raise CrewstreamUsageError(
+                f"{where}: capture={options.capture!r}; use one of: {', '.join(CAPTURES)}"
             )
         if options.clock is not None and options.clock not in CLOCKS:
             raise CrewstreamUsageError(
