@@ -24,7 +24,7 @@ from __future__ import annotations
 import sys
 import threading
 from collections.abc import Callable, Iterable, Mapping
-from typing import Any
+from typing import Any, cast
 
 from crewstream_testing.normalize import Normalizer
 
@@ -36,7 +36,9 @@ __all__ = [
     "chunk_source",
     "chunk_state",
     "is_chunk_output",
+    "merged_inputs",
     "output_outcome",
+    "stream_chunks",
     "watch_outputs",
 ]
 
@@ -57,6 +59,9 @@ TOOL_CALL_FIELDS = ("tool_id", "tool_name", "arguments", "index")
 
 CHUNK_SOURCES = ("crew", "crew_async")
 """Stream sources of chunk streams: iterated with ``for`` / with ``async for``."""
+
+_INPUTS = "_crewstream_inputs"
+"""Attribute of a merged output: the per-input outputs it consumed, in input order."""
 
 _MERGING_FRAME = "run_all_crews"
 """The function in crewai/crews/utils.py that consumes per-input outputs into a merged one."""
@@ -92,19 +97,48 @@ def chunk_dict(chunk: Any) -> dict[str, Any]:
     return data
 
 
-def chunk_lines(
-    normalizer: Normalizer, chunks: Iterable[Any], stream_index: int
-) -> list[dict[str, Any]]:
-    """The cassette ``chunk`` lines of one stream's chunks, normalized by ``normalizer``.
+def merged_inputs(output: Any) -> list[Any]:
+    """The per-input outputs a merged ``kickoff_for_each_async`` output consumed, in input order."""
+    inputs: list[Any] = output.__dict__.get(_INPUTS, [])
+    return inputs
+
+
+def stream_chunks(output: Any) -> list[tuple[int | None, Any]]:
+    """An output's chunks with the input each came from (None: not a merged output).
+
+    A merged output interleaves its inputs' crews as their threads run, which
+    differs from run to run; its chunks come back grouped by input (in each
+    input's own order), so the stream is the same every run.
+    """
+    inputs = merged_inputs(output)
+    if not inputs:
+        return [(None, chunk) for chunk in output.chunks]
+    owner = {id(chunk): n for n, each in enumerate(inputs) for chunk in each._chunks}
+    tagged = [
+        (owner.get(id(chunk), len(inputs)), n, chunk) for n, chunk in enumerate(output.chunks)
+    ]
+    return [(source, chunk) for source, _, chunk in sorted(tagged, key=lambda t: (t[0], t[1]))]
+
+
+def chunk_lines(normalizer: Normalizer, chunks: Any, stream_index: int) -> list[dict[str, Any]]:
+    """The cassette ``chunk`` lines of an output (or of its chunks), normalized by ``normalizer``.
 
     ``task_id`` / ``agent_id`` take the ``<task:N>`` / ``<agent:N>`` placeholders
     the cassette's frames give the same ids; a uuid anywhere (a tool-call id
-    included) its ``<uuid:N>``; an empty id stays empty.
+    included) its ``<uuid:N>``; an empty id stays empty. A merged output's
+    lines carry ``input`` (the index of the input whose crew streamed the chunk).
     """
     value = normalizer.value
+    pairs = (
+        stream_chunks(chunks)
+        if is_chunk_output(chunks)
+        else [(None, chunk) for chunk in cast("Iterable[Any]", chunks)]
+    )
     lines = []
-    for chunk in chunks:
+    for source_input, chunk in pairs:
         data = chunk_dict(chunk)
+        if source_input is not None:
+            data["input"] = source_input
         line: dict[str, Any] = {
             key: value(item, key) if isinstance(item, str | dict) else item
             for key, item in data.items()
@@ -168,7 +202,7 @@ def watch_outputs(watcher: OutputWatcher) -> Callable[[], None]:
 
             def __init__(self: Any, *args: Any, **kwargs: Any) -> None:
                 original(self, *args, **kwargs)
-                if _consumed_by_merge():
+                if _adopted_by_merge(self):
                     return
                 for each in list(_watchers):
                     each(self)
@@ -188,14 +222,18 @@ def watch_outputs(watcher: OutputWatcher) -> Callable[[], None]:
     return unwatch
 
 
-def _consumed_by_merge() -> bool:
+def _adopted_by_merge(output: Any) -> bool:
     # crewai creates the per-input outputs inside run_all_crews, which the merged
     # output's generator runs; their frames chain up to it (coroutines included).
+    # Its ctx.output_holder holds the merged output, which adopts this one.
     frame = sys._getframe(2)
     depth = 0
     while frame is not None and depth < 40:
         code = frame.f_code
         if code.co_name == _MERGING_FRAME and code.co_filename.endswith("utils.py"):
+            holder = getattr(frame.f_locals.get("ctx"), "output_holder", None)
+            if holder:
+                holder[0].__dict__.setdefault(_INPUTS, []).append(output)
             return True
         frame = frame.f_back  # type: ignore[assignment]
         depth += 1

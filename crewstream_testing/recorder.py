@@ -18,7 +18,7 @@ is recorded.
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
@@ -62,6 +62,8 @@ class _Recording:
     source: str | None
     name: str | None
     chunked: bool = False
+    captured: bool = False
+    """Created while capture was on, not (yet) given to ``record()``."""
 
 
 class Recorder:
@@ -93,6 +95,8 @@ class Recorder:
         self._recordings: list[_Recording] = []
         self._virtual: VirtualClock | None = None
         self._built: tuple[tuple[Any, ...], Cassette] | None = None
+        self.exclude: Callable[[Any], bool] | None = None
+        """Captured sessions it is true of are dropped (playback's sessions: never recorded)."""
 
     def record(self, session: S, *, source: str | None = None, name: str | None = None) -> S:
         """Start recording ``session`` and return it unchanged, for the caller to consume.
@@ -113,14 +117,45 @@ class Recorder:
             )
         if source is not None and source not in SOURCES:
             raise CrewstreamUsageError(f"source must be one of {SOURCES}, not {source!r}")
-        if any(recording.session is session for recording in self._recordings):
-            return session
+        for recording in self._recordings:
+            if recording.session is session:
+                if recording.captured:  # captured at creation: keeps its place, takes the name
+                    recording.captured = False
+                    recording.source = source or recording.source
+                    recording.name = name if name is not None else recording.name
+                    self._built = None
+                return session
+        self._add(_Recording(session, source, name))
+        return session
+
+    def capture(self, session: Any) -> None:
+        """Record ``session``, created by crewai while capture is on, in creation order.
+
+        ``record(session, name=...)`` later names it in place. The second way in
+        beside ``record()`` for objects hooked where crewai creates them.
+        """
+        if not any(recording.session is session for recording in self._recordings):
+            self._add(_Recording(session, None, None, captured=True))
+
+    def _add(self, recording: _Recording) -> None:
         if self.clock == "virtual" and self._virtual is None:
             self._virtual = VirtualClock().start()
         # a credential the app removes from the environment before the write stays known
         self.redactor.remember_environment()
-        self._recordings.append(_Recording(session, source, name))
-        return session
+        self._recordings.append(recording)
+
+    def _prune(self) -> list[_Recording]:
+        exclude = self.exclude
+        if exclude is not None and any(r.captured and exclude(r.session) for r in self._recordings):
+            self._recordings[:] = [
+                r for r in self._recordings if not (r.captured and exclude(r.session))
+            ]
+        return self._recordings
+
+    @property
+    def empty(self) -> bool:
+        """Nothing recorded: no stream (frame or legacy chunk stream) and no LLM call."""
+        return not self._prune() and not self.llm_calls
 
     def record_output(self, output: S, *, source: str | None = None, name: str | None = None) -> S:
         """Record a legacy ``Crew(stream=True)`` output's chunk stream; returns it unchanged.
@@ -141,12 +176,12 @@ class Recorder:
     @property
     def sessions(self) -> list[Any]:
         """The sessions (and legacy chunk outputs) recorded so far, in order."""
-        return [recording.session for recording in self._recordings]
+        return [recording.session for recording in self._prune()]
 
     @property
     def chunk_outputs(self) -> list[Any]:
         """The legacy ``CrewStreamingOutput`` objects recorded so far, in order."""
-        return [recording.session for recording in self._recordings if recording.chunked]
+        return [recording.session for recording in self._prune() if recording.chunked]
 
     def close(self) -> None:
         """Stop the virtual clock, if this recorder started one."""
@@ -163,7 +198,7 @@ class Recorder:
     # -- what was recorded ----------------------------------------------------------
     def raw_streams(self) -> list[StreamRecord]:
         """The recorded streams with their frames as crewai emitted them (not normalized)."""
-        return [_snapshot(recording) for recording in self._recordings]
+        return [_snapshot(recording) for recording in self._prune()]
 
     def normalizer(self) -> Normalizer:
         """A fresh Normalizer with this recorder's settings and hooks."""
@@ -194,6 +229,7 @@ class Recorder:
 
     def _state(self) -> tuple[Any, ...]:
         # cheap to read, changes whenever what cassette() returns would
+        self._prune()
         return (
             self.clock,
             len(self.llm_calls),
@@ -229,7 +265,7 @@ class Recorder:
             )
             lines.extend(frame_lines[index])
             if chunked:
-                lines.extend(chunk_lines(normalizer, recording.session.chunks, index))
+                lines.extend(chunk_lines(normalizer, recording.session, index))
             lines.append(
                 {
                     "kind": "end",
