@@ -49,6 +49,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--channel", action="append", default=None, help="only these channels (repeatable)"
     )
     show.add_argument("--width", type=int, default=60, help="maximum width of the content column")
+    show.add_argument(
+        "--tree",
+        action="store_true",
+        help="print the span tree (flows, methods, agents, LLM calls, tools)",
+    )
 
     diff = sub.add_parser("diff", help="print the first divergence between two cassettes")
     diff.add_argument("expected", help="the reference cassette")
@@ -114,6 +119,9 @@ def build_parser() -> argparse.ArgumentParser:
     conformance.add_argument(
         "-v", "--verbose", action="store_true", help="show the evidence of held promises too"
     )
+    from crewstream_testing.view.command import add_view_parser
+
+    add_view_parser(sub)
     return parser
 
 
@@ -167,9 +175,15 @@ def _printable(text: str, width: int) -> str:
 
 @command("show")
 def run_show(args: argparse.Namespace, out: TextIO) -> int:
-    from crewstream_testing.cassette import Cassette
 
-    cassette = Cassette.load(args.cassette)
+    from crewstream_testing.framefile import load_recording
+
+    cassette = load_recording(args.cassette)  # a cassette or a snapshot's frame file
+    if args.tree:
+        from crewstream_testing.view.tree import print_tree
+
+        print_tree(cassette, out, stream=args.stream)
+        return EXIT_OK
     rows: list[tuple[str, ...]] = []
     for index, stream in enumerate(cassette.streams):
         if args.stream is not None and index != args.stream:
@@ -205,11 +219,11 @@ def run_show(args: argparse.Namespace, out: TextIO) -> int:
 
 @command("diff")
 def run_diff(args: argparse.Namespace, out: TextIO) -> int:
-    from crewstream_testing.cassette import Cassette
     from crewstream_testing.diff import cassette_divergence
+    from crewstream_testing.framefile import load_recording
 
-    expected = Cassette.load(args.expected)
-    actual = Cassette.load(args.actual)
+    expected = load_recording(args.expected)  # cassettes or snapshot frame files
+    actual = load_recording(args.actual)
     lines = cassette_divergence(expected, actual)
     if lines is None:
         out.write(f"{args.expected} and {args.actual} are equal\n")
@@ -278,3 +292,10 @@ def run_conformance(args: argparse.Namespace, out: TextIO) -> int:
     from crewstream_testing.contract.suite import run_conformance_command
 
     return run_conformance_command(args.scenario, out, json_path=args.json, verbose=args.verbose)
+
+
+@command("view")
+def run_view(args: argparse.Namespace, out: TextIO) -> int:
+    from crewstream_testing.view.command import run_view as write_view
+
+    return write_view(args, out)
