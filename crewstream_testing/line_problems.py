@@ -23,7 +23,9 @@ MAX_DEPTH = 64
 """Deepest nesting a cassette line may have; deeper lines are refused, not recursed into."""
 RERECORD = "re-record it with `pytest --crewstream-record=all` (or delete the file and run with --crewstream-record=once)"
 
-CALL_KEYS = frozenset(("kind", "index", "request", "chunks", "completed", "result", "error"))
+CALL_KEYS = frozenset(
+    ("kind", "index", "request", "chunks", "tools", "completed", "result", "error")
+)
 _CHUNK_KINDS = ("text", "thinking", "tool_call")
 _CALL_TYPES = (None, "llm_call", "tool_call")
 _RESULT_KINDS = ("text", "structured", "tool_calls", "value", "none")
@@ -40,6 +42,7 @@ def call_problem(record: dict[str, Any], index: int) -> str | None:
     return (
         _request(record.get("request"))
         or _chunks(record.get("chunks", []))
+        or _tool_runs(record.get("tools", []))
         or _optional_object(record, "completed", _completed)
         or _optional_object(record, "result", _result)
         or _optional_object(record, "error", _error)
@@ -123,6 +126,19 @@ def _chunks(chunks: Any) -> str | None:
             problem = _tool_call(tool_call, f"{path}.tool_call")
             if problem:
                 return problem
+    return None
+
+
+def _tool_runs(runs: Any) -> str | None:
+    # tools a provider ran inside the call (llm/records.py tool_run_record)
+    if type(runs) is not list:
+        return _must("tools", "a list", runs)
+    for n, run in enumerate(runs):
+        if type(run) is not dict:
+            return _must(f"tools[{n}]", "an object (name, arguments, outcome)", run)
+        problem = _fields(run, f"tools[{n}]", {"name": (str,), "outcome": (_NONE, dict)})
+        if problem:
+            return problem
     return None
 
 
