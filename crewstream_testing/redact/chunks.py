@@ -21,26 +21,6 @@ from crewstream_testing.redact.walk import Pass
 CHUNK_TYPES = frozenset({"llm_stream_chunk", "llm_thinking_chunk"})
 
 
-def chunk_key(line: dict[str, Any]) -> tuple[Any, ...] | None:
-    """Which streamed text a frame line continues: (stream, kind, call id[, tool index]), or None."""
-    frame_type = line.get("type")
-    if frame_type not in CHUNK_TYPES or line.get("kind") != "frame":
-        return None
-    data = line.get("data")
-    if not isinstance(data, dict):
-        return None
-    call_id = data.get("call_id")
-    call_id = call_id if isinstance(call_id, str) else None
-    stream = line.get("stream")
-    if frame_type == "llm_thinking_chunk":
-        return (stream, "thinking", call_id)
-    tool_call = data.get("tool_call")
-    if isinstance(tool_call, dict):
-        index = tool_call.get("index")
-        return (stream, "tool_call", call_id, index if isinstance(index, int) else None)
-    return (stream, "text", call_id)
-
-
 def arguments(holder: dict[str, Any]) -> Any:
     tool_call = holder.get("tool_call")
     function = tool_call.get("function") if isinstance(tool_call, dict) else None

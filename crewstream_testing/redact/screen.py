@@ -23,7 +23,7 @@ from typing import Any
 
 import orjson
 
-from crewstream_testing.redact.chunks import CHUNK_TYPES, arguments, chunk_key, with_arguments
+from crewstream_testing.redact.chunks import CHUNK_TYPES, arguments, with_arguments
 
 _ENCODE = orjson.OPT_NON_STR_KEYS
 _MARKERS = re.compile(rb"<redacted:(\d+)>")
@@ -39,13 +39,12 @@ def encode(value: Any) -> bytes:
         return repr(value).encode("utf-8", "replace")
 
 
-def template(line: Line) -> bytes:
-    """A chunk frame line without what varies from chunk to chunk: envelope, text, arguments so far."""
-    data = dict(line["data"])
-    data["chunk"] = ""
-    if isinstance(arguments(data), str):
-        data["tool_call"] = with_arguments(data["tool_call"], "")
-    return encode([line.get("namespace"), data])
+def _without_arguments(tool_call: dict[str, Any]) -> dict[str, Any]:
+    """A streamed tool call without its arguments so far (they are searched joined)."""
+    function = tool_call.get("function")
+    if isinstance(function, dict) and isinstance(function.get("arguments"), str):
+        return with_arguments(tool_call, "")
+    return tool_call
 
 
 class Streamed:
@@ -81,30 +80,71 @@ class LineScreen:
         self, lines: list[Line], encoded: Sequence[bytes] | None = None, *, keep_raw: bool = False
     ) -> None:
         groups: dict[tuple[Any, ...], list[int]] = {}
-        for position, line in enumerate(lines):
-            if line.get("type") in CHUNK_TYPES:
-                key = chunk_key(line)
-                if key is not None:
-                    groups.setdefault(key, []).append(position)
-        self.streamed = [Streamed(key, members, lines) for key, members in groups.items()]
-        in_chunks = {position for members in groups.values() for position in members}
         self.raw: dict[int, bytes] = {}
         self.blobs: dict[int, bytes] = {}
-        for position, line in enumerate(lines):
-            if position in in_chunks or line.get("kind") == "header":
-                continue
-            blob = encoded[position] if encoded is not None else encode(line)
-            self.blobs[position] = blob.lower()
-            if keep_raw:
-                self.raw[position] = blob
         self.templates: dict[bytes, list[int]] = {}
         raw_templates: dict[bytes, bytes] = {}
-        for position in sorted(in_chunks):
-            raw = template(lines[position])
-            lowered = raw.lower()
-            self.templates.setdefault(lowered, []).append(position)
-            if keep_raw:
-                raw_templates[lowered] = raw
+        dumps = orjson.dumps
+        # Frames of one call hold the same objects but for their text: a key of the
+        # objects' identities finds the run and the template without encoding them
+        # (every line is alive meanwhile, so no identity is reused).
+        by_identity: dict[tuple[Any, ...], tuple[list[int], list[int]]] = {}
+        # One pass, inlined: this loop runs once per frame of every recorded stream.
+        for position, line in enumerate(lines):
+            kind = line.get("type")
+            data = line.get("data")
+            if kind in CHUNK_TYPES and type(data) is dict and line.get("kind") == "frame":
+                tool_call = data.get("tool_call")
+                same = None
+                if tool_call is None:
+                    names = tuple(data)
+                    ids = list(map(id, data.values()))
+                    if "chunk" in data:
+                        ids[names.index("chunk")] = 0
+                    namespace = line.get("namespace")
+                    same = (
+                        kind,
+                        line.get("stream"),
+                        names,
+                        tuple(ids),
+                        tuple(namespace) if type(namespace) is list else id(namespace),
+                    )
+                    known = by_identity.get(same)
+                    if known is not None:
+                        known[0].append(position)
+                        known[1].append(position)
+                        continue
+                call_id = data.get("call_id")
+                if kind == "llm_thinking_chunk":
+                    key: tuple[Any, ...] = (line.get("stream"), "thinking", call_id)
+                elif type(tool_call) is dict:
+                    index = tool_call.get("index")
+                    key = (line.get("stream"), "tool_call", call_id, index)
+                else:
+                    key = (line.get("stream"), "text", call_id)
+                run = groups.setdefault(key, [])
+                run.append(position)
+                shape = dict(data)
+                shape["chunk"] = ""
+                if type(tool_call) is dict:
+                    shape["tool_call"] = _without_arguments(tool_call)
+                try:
+                    raw = dumps([line.get("namespace"), shape], option=_ENCODE, default=repr)
+                except (TypeError, orjson.JSONEncodeError):
+                    raw = encode([line.get("namespace"), shape])
+                lowered = raw.lower()
+                members = self.templates.setdefault(lowered, [])
+                members.append(position)
+                if same is not None:
+                    by_identity[same] = (run, members)
+                if keep_raw:
+                    raw_templates[lowered] = raw
+            elif line.get("kind") != "header":
+                blob = encoded[position] if encoded is not None else encode(line)
+                self.blobs[position] = blob.lower()
+                if keep_raw:
+                    self.raw[position] = blob
+        self.streamed = [Streamed(key, members, lines) for key, members in groups.items()]
         self.raw_templates = raw_templates
         self.lines = len(lines)
 
