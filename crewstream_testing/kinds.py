@@ -101,6 +101,8 @@ class MarkerOptions:
     clock: str | None = None
     hermetic: bool | None = None
     allow_unused: bool = False
+    playback: bool | Mapping[str, Any] = False
+    loop_time: str | None = None
     capture: str = "all"
     allow_empty: bool = False
     allow_incomplete: bool = False
@@ -140,5 +142,9 @@ class MarkerOptions:
         if options.clock is not None and options.clock not in CLOCKS:
             raise CrewstreamUsageError(
                 f"{where}: clock={options.clock!r}; use one of: {', '.join(CLOCKS)}"
+            )
+        if options.loop_time is not None and options.loop_time not in CLOCKS:
+            raise CrewstreamUsageError(
+                f"{where}: loop_time={options.loop_time!r}; use one of: {', '.join(CLOCKS)}"
             )
         return options
