@@ -16,19 +16,24 @@ same cassette (``llm.tape``); in mode ``none`` the network is blocked too.
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from crewstream_testing.capture import close_abandoned, is_abandoned, watch_sessions
 from crewstream_testing.cassette import Cassette
 from crewstream_testing.chunks import watch_outputs
 from crewstream_testing.contract import assertions
 from crewstream_testing.diff import cassette_divergence, compare
 from crewstream_testing.errors import (
+    CassetteFormatError,
     CassetteMismatchError,
     CassetteMissError,
     CassetteNotFoundError,
+    CrewstreamError,
+    CrewstreamUsageError,
     rerecord_hint,
 )
 from crewstream_testing.files import cassette_lock, cassette_path, safe_name
@@ -50,10 +55,13 @@ from crewstream_testing.redact.redactor import Redactor
 __all__ = [
     "RECORD_MODES",
     "CassetteBinding",
+    "CrewstreamError",
+    "Hooks",
     "MarkerOptions",
     "StreamRecorder",
     "cassette_path",
     "ci_default_mode",
+    "redactor_from_ini",
     "resolve_mode",
     "safe_name",
 ]
@@ -87,8 +95,18 @@ class StreamRecorder(Recorder):
         return {**hooked, **routes} if hooked and routes else (routes or hooked or None)
 
     def assert_result_gated(self, session: Any) -> Any:
-        """``assertions.assert_result_gated`` on a session (recorded, or recorded now)."""
+        """``assertions.assert_result_gated`` on a session (recorded, or recorded now).
+
+        The session must be fresh: gating is checked while it is consumed.
+        """
         __tracebackhide__ = True
+        if getattr(session, "is_completed", False) or getattr(session, "frames", None):
+            state = "consumed" if getattr(session, "is_exhausted", False) else "started or closed"
+            raise CrewstreamUsageError(
+                f"assert_result_gated() got a session already {state} "
+                f"({len(session.frames)} frame(s) read): gating can only be checked while a session "
+                "is consumed; pass a fresh session (call flow.stream_events() / llm.stream_events(...) again)"
+            )
         return assertions.assert_result_gated(self.record(session))
 
     def assert_stream_restored(self, *objects: Any) -> Any:
@@ -101,6 +119,22 @@ class StreamRecorder(Recorder):
         """``assertions.assert_projections_consistent`` on a session (recorded, or recorded now)."""
         __tracebackhide__ = True
         return assertions.assert_projections_consistent(self.record(session), channels)
+
+
+def is_playback_session(session: Any) -> bool:
+    """Whether playback made ``session`` (never captured); playback is not imported when unused."""
+    playback = sys.modules.get("crewstream_testing.playback.session")
+    return playback is not None and bool(playback.is_playback_session(session))
+
+
+def redactor_from_ini(ini: Callable[[str], Any], hooks: Hooks) -> Redactor:
+    """The Redactor the ini keys configure (``crewstream_redaction``, ``crewstream_redact_*``)."""
+    return Redactor(
+        enabled=bool(ini("crewstream_redaction")),
+        patterns=ini("crewstream_redact_patterns"),
+        paths=ini("crewstream_redact_paths"),
+        hook=hooks.redact,
+    )
 
 
 @dataclass
@@ -124,6 +158,13 @@ class CassetteBinding:
     """The cassette as ``start()`` parsed it (None: not parsed yet, or nothing to compare with)."""
     unwatch: Callable[[], None] | None = None
     """Stops handing the legacy chunk outputs crewai creates to the recorder (``chunks.watch_outputs``)."""
+    capture: str = "all"
+    """``all``: every session crewai creates from ``start()`` to ``stop()`` is recorded; ``explicit``: only ``record()``'s."""
+    allow_empty: bool = False
+    allow_incomplete: bool = False
+    uncapture: Callable[[], None] | None = None
+    closing_problems: list[str] = field(default_factory=list)
+    """Abandoned sessions ``stop()`` could not close (why, one line each)."""
 
     @classmethod
     def open(
@@ -136,11 +177,51 @@ class CassetteBinding:
         hooks: Hooks,
         test_id: str = "",
         allow_unused: bool = False,
+        options: MarkerOptions | None = None,
     ) -> CassetteBinding:
-        """A binding with a fresh ``StreamRecorder`` that runs ``hooks``."""
+        """A binding with a fresh ``StreamRecorder`` that runs ``hooks``.
+
+        ``options`` (the marker's) give ``capture``, ``allow_empty`` and
+        ``allow_incomplete``; ``allow_unused`` is taken from them too when given.
+        """
         recorder = StreamRecorder(clock=clock, redactor=redactor, hooks=hooks)
+        recorder.exclude = is_playback_session
         configure_recorder(recorder)
-        return cls(recorder, path, mode, test_id=test_id, allow_unused=allow_unused, hooks=hooks)
+        marker = options or MarkerOptions(allow_unused=allow_unused)
+        return cls(
+            recorder,
+            path,
+            mode,
+            test_id=test_id,
+            allow_unused=marker.allow_unused or allow_unused,
+            hooks=hooks,
+            capture=marker.capture,
+            allow_empty=marker.allow_empty,
+            allow_incomplete=marker.allow_incomplete,
+        )
+
+    @classmethod
+    def for_test(
+        cls,
+        path: Path,
+        options: MarkerOptions,
+        *,
+        cli_mode: str | None,
+        ini: Callable[[str], Any],
+        test_id: str,
+    ) -> CassetteBinding:
+        """The binding of one test: mode, clock and redaction from the flag, the marker and the ini keys."""
+        hooks = Hooks.current()
+        mode = resolve_mode(cli_mode, options.record, ini("crewstream_record_mode"))
+        return cls.open(
+            path,
+            mode,
+            clock=options.clock or ini("crewstream_clock") or "virtual",
+            redactor=redactor_from_ini(ini, hooks),
+            hooks=hooks,
+            test_id=test_id,
+            options=options,
+        )
 
     def start(self) -> Recorder:
         """Serve the test's LLM calls from the cassette (or record them), as the mode says; the recorder.
@@ -163,6 +244,8 @@ class CassetteBinding:
         self.tape.activate()
         # Crew(stream=True) outputs the app creates are recorded without record()
         self.unwatch = watch_outputs(self.recorder.record_output)
+        if self.capture == "all":
+            self.uncapture = watch_sessions(self.recorder.capture)
         if self.mode == "none":
             self.guard.start()
         return self.recorder
@@ -177,7 +260,15 @@ class CassetteBinding:
         if self.unwatch is not None:
             self.unwatch()
             self.unwatch = None
+        if self.uncapture is not None:
+            self.uncapture()
+            self.uncapture = None
+        self.close_abandoned()
         self.recorder.close()
+
+    def close_abandoned(self) -> None:
+        """Close the sessions the test left running (sync runs joined, async ones closed on their loop)."""
+        self.closing_problems += close_abandoned(self.recorder.sessions)
 
     def finish(self) -> str:
         """Apply the record mode. Returns what happened: ``written``, ``matched`` or ``idle``.
@@ -196,6 +287,9 @@ class CassetteBinding:
         tape = self.tape
         if tape is not None and tape.misses:
             raise tape.misses[0]
+        vacuous = self.vacuous()
+        if vacuous is not None:
+            raise CassetteMismatchError(vacuous)
         status = self._write_or_compare()
         if tape is not None and tape.replay and not self.allow_unused:
             unused = unused_calls_message(self.path, tape.recorded, tape.used, self.test_id)
@@ -205,11 +299,52 @@ class CassetteBinding:
 
     def failure(self) -> str | None:
         """``finish()``; what failed the test (``CassetteMismatchError``, ``CassetteMissError``,
-        ``CassetteNotFoundError``) as the text to fail it with, or None when it passed."""
+        ``CassetteNotFoundError``, ``CassetteFormatError``) as the text to fail it with, or None when it passed."""
         try:
             self.finish()
-        except (CassetteMismatchError, CassetteMissError, CassetteNotFoundError) as exc:
+        except (
+            CassetteMismatchError,
+            CassetteMissError,
+            CassetteNotFoundError,
+            CassetteFormatError,  # a new_episodes merge re-reads the file
+        ) as exc:
             return str(exc)
+        return None
+
+    def vacuous(self) -> str | None:
+        """Why the test checked nothing (no stream and no LLM call, a 0-frame or an abandoned stream), or None."""
+        recorder = self.recorder
+        where = f"{self.test_id or 'this test'}"
+        if recorder.empty:
+            if self.allow_empty:
+                return None
+            how = (
+                "no crewai stream session was created and no LLM call was made"
+                if self.capture == "all"
+                else "nothing was given to stream_recorder.record() and no LLM call was made (capture='explicit')"
+            )
+            return (
+                f"{where} recorded nothing: {how}, so there is nothing to compare.\n"
+                "  if the test opens its stream elsewhere, make sure that code runs inside the test;\n"
+                "  if recording nothing is intended: @pytest.mark.crewstream(allow_empty=True)"
+            )
+        for index, session in enumerate(recorder.sessions):
+            if any(session is output for output in recorder.chunk_outputs):
+                continue
+            label = f"stream {index} ({type(session).__name__})"
+            if is_abandoned(session) and not self.allow_incomplete:
+                seen = len(session.frames)
+                return (
+                    f"{where}: {label} ended incomplete after {seen} frame(s): it was neither "
+                    "consumed to the end nor closed (a `for ... break` without close(), or never iterated).\n"
+                    "  consume it to the end, or close it (`with session:` / session.close() / await session.aclose());\n"
+                    "  if leaving it unfinished is intended: @pytest.mark.crewstream(allow_incomplete=True)"
+                )
+            if not session.frames and not (is_abandoned(session) and self.allow_incomplete):
+                return (
+                    f"{where}: {label} has 0 frames: it was closed or failed before any frame arrived.\n"
+                    "  iterate it (for frame in session / async for frame in session) before closing it"
+                )
         return None
 
     def _write_or_compare(self) -> str:

@@ -20,18 +20,16 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from crewstream_testing.errors import CrewstreamUsageError
 from crewstream_testing.kinds import RECORD_MODES, MarkerOptions
 from crewstream_testing.redact.messages import plain_failure
 
 if TYPE_CHECKING:
     from crewstream_testing.binding import CassetteBinding
-    from crewstream_testing.hooks import Hooks
     from crewstream_testing.llm.fake import FakeLLM
     from crewstream_testing.recorder import Recorder
-    from crewstream_testing.redact.redactor import Redactor
 
 MARKER = "crewstream"
-pytest_plugins = ["crewstream_testing._pytest_playback"]  # playback=, loop_time= tests
 
 # Every command-line flag (``--...``) and ini key, in --help order: (name, kind, default, help).
 # kind: "flag" (store_true), "mode" (a record mode or None), or the ini type.
@@ -115,19 +113,25 @@ def marker_options(item: pytest.Item) -> MarkerOptions:
     marker = item.get_closest_marker(MARKER)
     if marker is None:
         return MarkerOptions()
-    return MarkerOptions.from_marker(marker.args, marker.kwargs, item.nodeid)
+    try:
+        return MarkerOptions.from_marker(marker.args, marker.kwargs, item.nodeid)
+    except CrewstreamUsageError as exc:  # a typo: the message alone, no traceback of ours
+        pytest.fail(f"crewstream: {exc}", pytrace=False)
 
 
 def pytest_collection_modifyitems(
     session: pytest.Session, config: pytest.Config, items: list[pytest.Item]
 ) -> None:
     for item in items:
-        if (
-            item.get_closest_marker(MARKER) is not None
-            and isinstance(item, pytest.Function)
-            and "crewstream_hermetic" not in item.fixturenames
-        ):
+        marker = item.get_closest_marker(MARKER)
+        if marker is None or not isinstance(item, pytest.Function):
+            continue
+        if "crewstream_hermetic" not in item.fixturenames:
             item.fixturenames.insert(0, "crewstream_hermetic")
+        # the marker alone binds the test's cassette (capture on); last, so that its teardown
+        # closes abandoned async sessions before the event-loop fixture closes their loop
+        if "stream_recorder" not in item.fixturenames and "playback" not in marker.kwargs:
+            item.fixturenames.append("stream_recorder")
 
 
 @pytest.fixture
@@ -144,17 +148,6 @@ def crewstream_hermetic(
     storage = tmp_path_factory.mktemp("crewai-storage")
     with CrewaiIsolation(storage, quiet=bool(request.config.getini("crewstream_quiet"))):
         yield
-
-
-def _redactor(config: pytest.Config, hooks: Hooks) -> Redactor:
-    from crewstream_testing.redact.redactor import Redactor
-
-    return Redactor(
-        enabled=bool(config.getini("crewstream_redaction")),
-        patterns=config.getini("crewstream_redact_patterns"),
-        paths=config.getini("crewstream_redact_paths"),
-        hook=hooks.redact,
-    )
 
 
 def cassette_of(item: pytest.Item, options: MarkerOptions) -> Path:
@@ -174,33 +167,28 @@ def cassette_of(item: pytest.Item, options: MarkerOptions) -> Path:
 def stream_recorder(
     request: pytest.FixtureRequest, crewstream_hermetic: None
 ) -> Iterator[Recorder]:
-    """A Recorder bound to this test's cassette: ``with stream_recorder.record(session) as s: ...``.
+    """A Recorder bound to this test's cassette; every session crewai creates in the test is recorded.
 
-    When the test body passes, the recorded streams are written to, or
-    compared with, the test's cassette according to the record mode.
+    Once the body passed, the streams are written to, or compared with, the cassette (record mode).
     """
-    from crewstream_testing.binding import CassetteBinding
-    from crewstream_testing.hooks import Hooks
-    from crewstream_testing.kinds import resolve_mode
+    from crewstream_testing.binding import CassetteBinding, CrewstreamError
 
     config, item = request.config, request.node
-    options = marker_options(item)
-    hooks, ini = Hooks.current(), config.getini
-    mode = resolve_mode(
-        config.getoption("crewstream_record"), options.record, ini("crewstream_record_mode")
-    )
-    binding = CassetteBinding.open(
-        cassette_of(item, options),
-        mode,
-        clock=options.clock or ini("crewstream_clock") or "virtual",
-        redactor=_redactor(config, hooks),
-        hooks=hooks,
-        test_id=item.nodeid,
-        allow_unused=options.allow_unused,
-    )
-    item.stash[_BINDING] = binding
+    try:  # a marker typo, a bad cassette (file:line, fix) or lock: the message, no traceback of ours
+        options = marker_options(item)
+        binding = CassetteBinding.for_test(
+            cassette_of(item, options),
+            options,
+            cli_mode=config.getoption("crewstream_record"),
+            ini=config.getini,
+            test_id=item.nodeid,
+        )
+        item.stash[_BINDING] = binding
+        recorder = binding.start()
+    except CrewstreamError as exc:  # start() fails before it activates anything
+        pytest.fail(f"crewstream: {exc}", pytrace=False)
     try:
-        yield binding.start()
+        yield recorder
     finally:
         binding.stop()
 
@@ -209,8 +197,7 @@ def stream_recorder(
 def fake_llm(request: pytest.FixtureRequest) -> Iterator[FakeLLM]:
     """A ``FakeLLM`` for this test; script it with ``fake_llm.add(reply(...), ...)``.
 
-    At teardown, after a passing test body, replies the test never used fail
-    the test (unless ``@pytest.mark.crewstream(allow_unused=True)``).
+    At teardown, after a passing test body, unused replies fail it (unless marker ``allow_unused=True``).
     """
     from crewstream_testing.llm.fake import FakeLLM
 
@@ -222,18 +209,21 @@ def fake_llm(request: pytest.FixtureRequest) -> Iterator[FakeLLM]:
 
 
 @pytest.fixture
-def crewstream_snapshot(snapshot: Any, request: pytest.FixtureRequest) -> Any:
+def crewstream_snapshot(
+    snapshot: Any, request: pytest.FixtureRequest, crewstream_hermetic: None
+) -> Any:
     """syrupy's ``snapshot`` storing frames as normalized ``.jsonl``: ``assert crewstream_snapshot == frames``.
 
-    Redacted as cassettes are: ``crewstream_redaction``, ``crewstream_redact_patterns``
-    and ``crewstream_redact_paths`` apply.
+    Redacted as cassettes are (``crewstream_redaction``, ``crewstream_redact_patterns``,
+    ``crewstream_redact_paths``); crewai isolated as for ``stream_recorder``.
     """
+    from crewstream_testing.binding import redactor_from_ini
     from crewstream_testing.hooks import Hooks
     from crewstream_testing.snapshot import CrewstreamSnapshotExtension
 
     hooks = Hooks.current()
     extension = CrewstreamSnapshotExtension.configured(
-        redactor=_redactor(request.config, hooks), frame_hooks=hooks.frame
+        redactor=redactor_from_ini(request.config.getini, hooks), frame_hooks=hooks.frame
     )
     return snapshot.use_extension(extension)
 
@@ -248,8 +238,9 @@ def pytest_runtest_makereport(
     item: pytest.Item, call: pytest.CallInfo[None]
 ) -> Generator[None, Any, Any]:
     report = yield
-    if report.when == "call" and report.failed:
+    if report.when == "call" and call.excinfo is not None:  # failed, or xfailed
         item.stash[_CALL_FAILED] = True
+    if report.when == "call" and report.failed:
         report.longrepr = plain_failure(call.excinfo) or report.longrepr
     return report
 

@@ -168,10 +168,13 @@ def test_wrong_marker_argument_fails_clearly(project: pytest.Pytester) -> None:
     result.assert_outcomes(errors=1)
     result.stdout.fnmatch_lines(
         [
-            "*CrewstreamUsageError: test_app.py::test_stream: @pytest.mark.crewstream got unexpected argument(s) 'cassete';"
-            " valid keywords: cassette, record, clock, hermetic, allow_unused"
+            "crewstream: test_app.py::test_stream: @pytest.mark.crewstream got unexpected argument(s) 'cassete';"
+            " valid keywords: cassette, record, clock, hermetic, allow_unused, *"
         ]
     )
+    # the message alone: no frame of crewstream's own code
+    assert "crewstream_testing/" not in result.stdout.str()
+    assert "Traceback" not in result.stdout.str()
 
 
 def test_conftest_normalize_hook_applies(project: pytest.Pytester) -> None:
