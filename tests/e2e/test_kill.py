@@ -21,6 +21,7 @@ from pathlib import Path
 import pytest
 
 from crewstream_testing import Cassette
+from crewstream_testing.files import lock_path
 
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="SIGKILL is POSIX")
 
@@ -102,7 +103,7 @@ def test_sigkill_mid_write_never_leaves_a_partial_cassette(tmp_path: Path) -> No
         for part in parts:  # what `pytest --crewstream-prune` removes
             part.unlink()
         names = {p.name for p in target.parent.iterdir()}
-        assert names <= {"big.jsonl", ".big.jsonl.lock"}, names
+        assert names <= {"big.jsonl", lock_path(target).name}, names
     # The kills hit writes in progress (their temporary files stayed) and
     # the cassette was complete after most of them.
     print(
