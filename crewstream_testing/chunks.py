@@ -103,21 +103,44 @@ def merged_inputs(output: Any) -> list[Any]:
     return inputs
 
 
-def stream_chunks(output: Any) -> list[tuple[int | None, Any]]:
-    """An output's chunks with the input each came from (None: not a merged output).
+def stream_chunks(output: Any) -> list[tuple[int | None, bool, Any]]:
+    """An output's chunks as (input, repeat, chunk); input None: not a merged output.
 
     A merged output interleaves its inputs' crews as their threads run, which
-    differs from run to run; its chunks come back grouped by input (in each
-    input's own order), so the stream is the same every run.
+    differs from run to run; its chunks come back grouped by input, each
+    input's in its own order, so the stream is the same every run. crewai
+    1.15.30's merged output also yields every chunk a second time (its own
+    event handler sees them too): those copies come last, matched to the input
+    whose chunk they repeat, with ``repeat`` True.
     """
     inputs = merged_inputs(output)
     if not inputs:
-        return [(None, chunk) for chunk in output.chunks]
+        return [(None, False, chunk) for chunk in output.chunks]
     owner = {id(chunk): n for n, each in enumerate(inputs) for chunk in each._chunks}
-    tagged = [
-        (owner.get(id(chunk), len(inputs)), n, chunk) for n, chunk in enumerate(output.chunks)
-    ]
-    return [(source, chunk) for source, _, chunk in sorted(tagged, key=lambda t: (t[0], t[1]))]
+    dumps = [[chunk_dict(chunk) for chunk in each._chunks] for each in inputs]
+    matched = [0] * len(inputs)
+    keyed: list[tuple[int, int, int, Any]] = []
+    for position, chunk in enumerate(output.chunks):
+        source = owner.get(id(chunk))
+        if source is not None:
+            keyed.append((0, source, position, chunk))
+            continue
+        data = chunk_dict(chunk)
+        source = next(
+            (
+                n
+                for n, each in enumerate(dumps)
+                if matched[n] < len(each) and each[matched[n]] == data
+            ),
+            None,
+        )
+        if source is None:  # no input streamed it: last, in arrival order
+            keyed.append((2, len(inputs), position, chunk))
+        else:
+            keyed.append((1, source, matched[source], chunk))
+            matched[source] += 1
+    keyed.sort(key=lambda item: item[:3])
+    return [(source, group > 0, chunk) for group, source, _, chunk in keyed]
 
 
 def chunk_lines(normalizer: Normalizer, chunks: Any, stream_index: int) -> list[dict[str, Any]]:
@@ -126,19 +149,22 @@ def chunk_lines(normalizer: Normalizer, chunks: Any, stream_index: int) -> list[
     ``task_id`` / ``agent_id`` take the ``<task:N>`` / ``<agent:N>`` placeholders
     the cassette's frames give the same ids; a uuid anywhere (a tool-call id
     included) its ``<uuid:N>``; an empty id stays empty. A merged output's
-    lines carry ``input`` (the index of the input whose crew streamed the chunk).
+    lines carry ``input`` (the index of the input whose crew streamed the chunk)
+    and, on the copies crewai repeats, ``repeat`` (see ``stream_chunks``).
     """
     value = normalizer.value
     pairs = (
         stream_chunks(chunks)
         if is_chunk_output(chunks)
-        else [(None, chunk) for chunk in cast("Iterable[Any]", chunks)]
+        else [(None, False, chunk) for chunk in cast("Iterable[Any]", chunks)]
     )
     lines = []
-    for source_input, chunk in pairs:
+    for source_input, repeat, chunk in pairs:
         data = chunk_dict(chunk)
         if source_input is not None:
             data["input"] = source_input
+        if repeat:
+            data["repeat"] = True
         line: dict[str, Any] = {
             key: value(item, key) if isinstance(item, str | dict) else item
             for key, item in data.items()
