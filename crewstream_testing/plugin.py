@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     from crewstream_testing.recorder import Recorder
 
 MARKER = "crewstream"
+pytest_plugins = ["crewstream_testing._pytest_playback"]  # playback=, loop_time= tests
 
 # Every command-line flag (``--...``) and ini key, in --help order: (name, kind, default, help).
 # kind: "flag" (store_true), "mode" (a record mode or None), or the ini type.

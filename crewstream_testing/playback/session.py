@@ -26,15 +26,13 @@ import time
 import weakref
 from collections.abc import AsyncIterator, Iterator, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from typing import Any
 
 from crewstream_testing import errors
+from crewstream_testing.clock import EPOCH
 from crewstream_testing.frames import Frame
 from crewstream_testing.playback.faults import NO_FAULTS, Faults
-
-EPOCH = datetime(2026, 1, 1, tzinfo=timezone.utc)
-"""Where the timestamps of a normalized cassette start (its offsets are seconds after it)."""
 
 _playback_sessions: weakref.WeakSet[Any] = weakref.WeakSet()
 
