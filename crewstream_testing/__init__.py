@@ -36,6 +36,7 @@ if TYPE_CHECKING:
     from crewstream_testing.hooks import hookimpl
     from crewstream_testing.llm.fake import Chunk, FakeLLM, FakeReply, FakeRequest, reply, tool_call
     from crewstream_testing.normalize import Normalizer
+    from crewstream_testing.playback import playback
     from crewstream_testing.recorder import Recorder
     from crewstream_testing.redact.redactor import Redactor
 
@@ -77,6 +78,8 @@ _EXPORTS: dict[str, str] = {
     "Frame": "frames",
     "hookimpl": "hooks",
     "Normalizer": "normalize",
+    # the package `playback` is callable too (playback/__init__.py): once imported it answers
+    "playback": "playback",
     "Recorder": "recorder",
     "Redactor": "redact.redactor",
 }
@@ -114,6 +117,7 @@ __all__ = [
     "check_frames",
     "hookimpl",
     "normalize",
+    "playback",
     "reply",
     "tool_call",
 ]
