@@ -75,8 +75,12 @@ class CassetteLockError(CrewstreamError):
     """The lock beside a cassette could not be taken."""
 
 
-class NetworkBlockedError(CrewstreamError, ConnectionRefusedError):
-    """A test tried to reach a non-loopback address while the network was blocked."""
+class NetworkBlockedError(CrewstreamError):
+    """A test tried to reach a non-loopback address while the network was blocked.
+
+    No ``OSError``: HTTP clients (httpx, aiohttp) would wrap one in their own
+    connection error; this one reaches the test as it is.
+    """
 
     def __init__(self, host: str, port: Any, why: str) -> None:
         self.host = host
