@@ -46,6 +46,8 @@ class Sizes:
     startup_tests: int
     startup_rounds: int
     warmup: int
+    view_frames: int = 10_000
+    view_rounds: int = 5
 
 
 FULL = Sizes(
@@ -73,6 +75,8 @@ QUICK = Sizes(
     startup_tests=20,
     startup_rounds=1,
     warmup=0,
+    view_frames=1_000,
+    view_rounds=1,
 )
 
 
@@ -118,7 +122,13 @@ def _row_functions(sizes: Sizes) -> dict[str, Callable[[], dict[str, Any]]]:
 
         return compare_overhead(sizes.stream_chunks, sizes.stream_rounds)
 
+    def view() -> dict[str, Any]:
+        from benchmarks.bench_view import measure
+
+        return measure(sizes.view_frames, sizes.view_rounds)
+
     return {
+        "view": view,
         "compare": compare,
         "recorder": recorder,
         "replay": replay,

@@ -49,7 +49,7 @@ def test_every_row_is_reported(quick_run: tuple[dict[str, Any], str, str]) -> No
     results, page, stdout = quick_run
     assert results["mode"] == "quick"
     assert set(results["rows"]) == {row.key for row in ROWS}
-    assert [s["number"] for s in results["summary"]] == [1, 2, 3, 4, 5, 6, 7, 8]
+    assert [s["number"] for s in results["summary"]] == [1, 2, 3, 4, 5, 6, 7, 8, 9]
     for row in ROWS:
         assert f"| {row.number} | {row.title} |" in page
         assert f"## {row.number}. {row.title}" in page
@@ -188,6 +188,14 @@ def test_compare_row_compares_an_unchanged_stream(
     assert row["cassette_bytes"] > 0
 
 
+def test_view_row_opens_the_page_in_chromium(quick_run: tuple[dict[str, Any], str, str]) -> None:
+    row = quick_run[0]["rows"]["view"]
+    assert QUICK.view_frames - 70 <= row["frames"] <= QUICK.view_frames
+    assert row["spans"] > row["frames"] // 80  # an agent, its executor flow, LLM calls and a tool
+    assert row["rounds"] == QUICK.view_rounds
+    assert 0 < row["html_bytes"] < row["cassette_bytes"]
+
+
 def test_update_replaces_only_the_rows_run(quick_run: tuple[dict[str, Any], str, str]) -> None:
     from benchmarks.run import splice
 
@@ -197,15 +205,17 @@ def test_update_replaces_only_the_rows_run(quick_run: tuple[dict[str, Any], str,
     )
     assert splice(old, page, [8]) == page
     # a page from before the row existed gains its summary line and its section
-    summary = next(line for line in page.split("\n") if line.startswith("| 8 | "))
-    without = page[: page.index("## 8. Compare mode")].rstrip("\n").replace(summary + "\n", "")
-    assert splice(without + "\n", page, [8]) == page
+    summary = next(line for line in page.split("\n") if line.startswith("| 9 | "))
+    without = page[: page.index("## 9. HTML view")].rstrip("\n").replace(summary + "\n", "")
+    assert splice(without + "\n", page, [9]) == page
 
 
 def test_unknown_row_is_refused() -> None:
     with pytest.raises(SystemExit) as raised:
-        main(["--quick", "--rows", "1,9"])
-    assert str(raised.value) == ("benchmarks/run.py: unknown row '9' in --rows; use numbers 1 to 8")
+        main(["--quick", "--rows", "1,10"])
+    assert str(raised.value) == (
+        "benchmarks/run.py: unknown row '10' in --rows; use numbers 1 to 9"
+    )
 
 
 def test_import_times_sums_top_level_crewstream_entries() -> None:
