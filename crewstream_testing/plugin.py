@@ -187,7 +187,7 @@ def stream_recorder(
         item.stash[_BINDING] = binding
         recorder = binding.start()
     except CrewstreamError as exc:  # start() fails before it activates anything
-        pytest.fail(f"crewstream: {exc}", pytrace=False)
+        raise pytest.fail.Exception(f"crewstream: {exc}", pytrace=False) from None
     try:
         yield recorder
     finally:
