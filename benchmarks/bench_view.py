@@ -16,6 +16,7 @@ prints them; the goal is under 5 MB and under 2 s on the project's machine.
 from __future__ import annotations
 
 import dataclasses
+import os
 import shutil
 import statistics
 import sys
@@ -99,6 +100,7 @@ def measure(n: int = 10_000, rounds: int = ROUNDS) -> dict[str, Any]:
 
     from crewstream_testing.view.html import view_html, write_page
 
+    load_before = os.getloadavg()[0]
     cassette = agent_cassette(n)
     frames = len(cassette.streams[0].frames)
     with tempfile.TemporaryDirectory(prefix="crewstream-bench-view-") as tmp:
@@ -138,6 +140,8 @@ def measure(n: int = 10_000, rounds: int = ROUNDS) -> dict[str, Any]:
         "open_s": statistics.median(opens),
         "click_s": statistics.median(clicks),
         "rounds": rounds,
+        "load_before": load_before,
+        "load_after": os.getloadavg()[0],
     }
 
 

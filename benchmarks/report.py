@@ -570,7 +570,10 @@ def _details_view(r: dict[str, Any]) -> list[str]:
         f"{r['build_s']:.2f} s. Opened in Debian's headless Chromium through Playwright, "
         f"{r['rounds']} round(s), medians: from `page.goto` to the page marking itself ready "
         f"(data read, spans, lanes and the frame list drawn) {r['open_s']:.2f} s; from a click "
-        f"on an LLM call to its assembled text shown {r['click_s'] * 1000:.0f} ms.",
+        f"on an LLM call to its assembled text shown {r['click_s'] * 1000:.0f} ms. Load average "
+        f"(1 min) {r.get('load_before', -1):.2f} before, {r.get('load_after', -1):.2f} after: on "
+        "2 shared cores a busy machine stretches these wall times (about 1.1 s to interactive "
+        "when measured at load ~1).",
     ]
 
 

@@ -273,10 +273,13 @@
     host.appendChild(this.scroller);
     var self = this;
     this.scroller.addEventListener("scroll", function () { self.render(); });
-    this.render();
+    this.render(true);
   }
-  FrameList.prototype.render = function () {
-    var top = this.scroller.scrollTop, height = this.scroller.clientHeight || 300;
+  FrameList.prototype.render = function (initial) {
+    // the first rows are drawn without reading the layout: reading it would force a layout
+    // of the whole page in the middle of building it
+    var top = initial ? 0 : this.scroller.scrollTop;
+    var height = initial ? 900 : this.scroller.clientHeight || 300;
     var first = Math.max(0, Math.floor(top / 18) - 5), last = Math.min(this.stream.n, Math.ceil((top + height) / 18) + 5);
     this.spacer.textContent = "";
     for (var i = first; i < last; i++) {
