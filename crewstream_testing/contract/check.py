@@ -88,16 +88,40 @@ def check_file(path: Path, routes: Routes | None = None) -> FileCheck:
         data = path.read_bytes()
     except OSError as exc:
         return FileCheck(path, "unreadable", error=f"{path}: cannot read ({exc.strerror or exc})")
+    problem = not_a_recording(data)
+    if problem is not None:
+        return FileCheck(path, "unreadable", error=f"{path}:1: {problem[0]}\n  fix: {problem[1]}")
     first = data.lstrip()[:1]
     if first == b"[":
         return _check_frame_array(path, data, routes)
-    if is_cassette(data):
+    if first != b"{" or is_cassette(data):
+        # a cassette, or no JSON object at all: the cassette reader says what the file is
         try:
             cassette = Cassette.loads(data, path=path)
         except CassetteFormatError as exc:
             return FileCheck(path, "cassette", error=str(exc))
         return FileCheck(path, "cassette", check_cassette(cassette, routes))
     return _check_frame_lines(path, data, routes)
+
+
+def not_a_recording(data: bytes) -> tuple[str, str] | None:
+    """Why ``data`` is no cassette or frame file at all (problem, fix), before any line is read."""
+    if not data.strip():
+        return (
+            "the file is empty (no cassette header, no frames)",
+            "record it again (pytest --crewstream-record=all), or delete it",
+        )
+    if data.startswith(b"\x1f\x8b"):
+        return (
+            "a gzip-compressed file, not a JSONL cassette",
+            "decompress it (`gunzip -k FILE`) and check the result",
+        )
+    if data.startswith(b"version https://git-lfs"):
+        return (
+            "a Git LFS pointer, not the cassette itself",
+            "run `git lfs pull` to fetch the cassette",
+        )
+    return None
 
 
 def check_cassette(cassette: Cassette, routes: Routes | None = None) -> list[StreamCheck]:

@@ -93,18 +93,18 @@ CASES: dict[str, tuple[bytes, str, str]] = {
         "save the file as UTF-8 without a BOM",
     ),
     "wrong version": (
-        lines(HEADER.replace(b'"format_version":1', b'"format_version":2')),
-        "1: unknown format_version 2; this crewstream-testing reads version 1",
+        lines(HEADER.replace(b'"format_version":99', b'"format_version":3')),
+        "1: unknown format_version 3; this crewstream-testing reads versions 1 and 2",
         "upgrade crewstream-testing, or " + RERECORD,
     ),
     "version as a string": (
-        lines(HEADER.replace(b'"format_version":1', b'"format_version":"1"')),
-        "1: unknown format_version '1'; this crewstream-testing reads version 1",
+        lines(HEADER.replace(b'"format_version":99', b'"format_version":"1"')),
+        "1: unknown format_version '1'; this crewstream-testing reads versions 1 and 2",
         "upgrade crewstream-testing, or " + RERECORD,
     ),
     "version as true": (
-        lines(HEADER.replace(b'"format_version":1', b'"format_version":true')),
-        "1: unknown format_version True; this crewstream-testing reads version 1",
+        lines(HEADER.replace(b'"format_version":99', b'"format_version":true')),
+        "1: unknown format_version True; this crewstream-testing reads versions 1 and 2",
         "upgrade crewstream-testing, or " + RERECORD,
     ),
     "no header": (
@@ -308,8 +308,9 @@ def test_the_cli_exits_2_with_the_same_message(tmp_path: Path, name: str, comman
     text = out.getvalue() + err.getvalue()
     assert "Traceback" not in text
     if command == "check" and name == "binary with NUL":
-        # No header line: check reads it as a file of frames, and says which line it cannot read.
-        assert f"{path}:1: not valid JSON" in text
+        # the case's bytes are a gzipped cassette: check names that before reading any line
+        assert f"{path}:1: a gzip-compressed file, not a JSONL cassette\n" in text
+        assert "  fix: decompress it (`gunzip -k FILE`) and check the result\n" in text
         return
     # check indents the message under the file's UNREADABLE line.
     assert f"{path}:{problem}\n" in text and f"  fix: {fix}\n" in text
@@ -346,3 +347,47 @@ def test_show_survives_a_hand_edited_tool_call(tmp_path: Path) -> None:
     out = io.StringIO()
     assert main(["show", str(path)], out=out) == 0
     assert out.getvalue().splitlines()[1].split() == ["0:0", "flow", "flow_started", "()"]
+
+
+@pytest.mark.parametrize(
+    ("data", "problem", "fix"),
+    [
+        (
+            b"",
+            "the file is empty (no cassette header, no frames)",
+            "record it again (pytest --crewstream-record=all), or delete it",
+        ),
+        (
+            b" \n\n",
+            "the file is empty (no cassette header, no frames)",
+            "record it again (pytest --crewstream-record=all), or delete it",
+        ),
+        (
+            CASES["Git LFS pointer"][0],
+            "a Git LFS pointer, not the cassette itself",
+            "run `git lfs pull` to fetch the cassette",
+        ),
+        (
+            gzip.compress(GOOD, mtime=0),
+            "a gzip-compressed file, not a JSONL cassette",
+            "decompress it (`gunzip -k FILE`) and check the result",
+        ),
+        (
+            CASES["byte order mark"][0],
+            "starts with a UTF-8 byte order mark",
+            CASES["byte order mark"][2],
+        ),
+    ],
+    ids=["empty", "blank", "LFS pointer", "gzip", "BOM"],
+)
+def test_check_refuses_an_empty_file_and_names_lfs_pointers_and_gzip(
+    tmp_path: Path, data: bytes, problem: str, fix: str
+) -> None:
+    path = tmp_path / "c.jsonl"
+    path.write_bytes(data)
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stderr(err):
+        code = main(["check", str(path)], out=out)
+    assert code == 2
+    assert f"{path}:1: {problem}\n" in out.getvalue() and f"  fix: {fix}\n" in out.getvalue()
+    assert "Traceback" not in out.getvalue() + err.getvalue()
