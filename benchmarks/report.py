@@ -572,8 +572,8 @@ def _details_view(r: dict[str, Any]) -> list[str]:
         f"(data read, spans, lanes and the frame list drawn) {r['open_s']:.2f} s; from a click "
         f"on an LLM call to its assembled text shown {r['click_s'] * 1000:.0f} ms. Load average "
         f"(1 min) {r.get('load_before', -1):.2f} before, {r.get('load_after', -1):.2f} after: on "
-        "2 shared cores a busy machine stretches these wall times (about 1.1 s to interactive "
-        "when measured at load ~1).",
+        "2 shared cores a busy machine stretches these wall times (an earlier run of "
+        "`python benchmarks/bench_view.py` at a quieter moment: 1.06 s to interactive).",
     ]
 
 
