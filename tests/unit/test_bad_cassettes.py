@@ -93,17 +93,17 @@ CASES: dict[str, tuple[bytes, str, str]] = {
         "save the file as UTF-8 without a BOM",
     ),
     "wrong version": (
-        lines(HEADER.replace(b'"format_version":99', b'"format_version":3')),
+        lines(HEADER.replace(b'"format_version":2', b'"format_version":3')),
         "1: unknown format_version 3; this crewstream-testing reads versions 1 and 2",
         "upgrade crewstream-testing, or " + RERECORD,
     ),
     "version as a string": (
-        lines(HEADER.replace(b'"format_version":99', b'"format_version":"1"')),
+        lines(HEADER.replace(b'"format_version":2', b'"format_version":"1"')),
         "1: unknown format_version '1'; this crewstream-testing reads versions 1 and 2",
         "upgrade crewstream-testing, or " + RERECORD,
     ),
     "version as true": (
-        lines(HEADER.replace(b'"format_version":99', b'"format_version":true')),
+        lines(HEADER.replace(b'"format_version":2', b'"format_version":true')),
         "1: unknown format_version True; this crewstream-testing reads versions 1 and 2",
         "upgrade crewstream-testing, or " + RERECORD,
     ),
