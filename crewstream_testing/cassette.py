@@ -1,7 +1,9 @@
 """JSONL cassettes: the reviewable, byte-stable store of recorded streams.
 
-Format ``crewstream-cassette`` version 1 (docs/cassette-format.md): one JSON
-object per line, keys sorted, written by orjson. Every line has a ``kind``:
+Format ``crewstream-cassette`` version 2 (docs/cassette-format.md): one JSON
+object per line, its top-level keys sorted, every value inside in the order it
+was recorded (a provider's payload, crewai's event data), written by orjson.
+Version 1 (keys sorted at every depth) is still read. Every line has a ``kind``:
 
 - ``header`` (line 1): ``format``, ``format_version``, ``contract``, ``crewai``, ``clock``;
 - ``stream``: opens stream ``stream`` (0, 1, ...) with its ``source`` and ``name``;
@@ -54,11 +56,13 @@ __all__ = [
 ]
 
 FORMAT_NAME = "crewstream-cassette"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+READ_VERSIONS = (1, 2)
+"""Versions the reader accepts: 1 sorted keys at every depth, 2 sorts only each line's own keys."""
 CONTRACT_VERSION = "v1"
 _WHITESPACE = frozenset(b" \t\n\r\x0b\x0c")
 """What ``bytes.strip()`` removes: a line starting with none of these is not blank."""
-_DUMP_OPTIONS = orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS
+_DUMP_OPTIONS = orjson.OPT_NON_STR_KEYS
 _RERECORD = RERECORD
 _AFTER_STREAMS = "the llm_call lines follow the last stream's 'end' line; " + _RERECORD
 
@@ -321,10 +325,10 @@ class _Reader:
                 "a cassette starts with the header line crewstream writes; " + _RERECORD,
             )
         version = record.get("format_version")
-        if type(version) is not int or version != FORMAT_VERSION:
+        if type(version) is not int or version not in READ_VERSIONS:
             raise self.fail(
                 1,
-                f"unknown format_version {version!r}; this crewstream-testing reads version {FORMAT_VERSION}",
+                f"unknown format_version {version!r}; this crewstream-testing reads versions 1 and 2",
                 "upgrade crewstream-testing, or " + _RERECORD,
             )
         crewai = record.get("crewai")
@@ -536,24 +540,32 @@ def _frame_view(line: dict[str, Any]) -> Frame:
 
 
 def encode_lines(lines: Iterable[dict[str, Any]]) -> list[bytes]:
-    """Each cassette line dict as the bytes the file holds (sorted keys, no newline).
+    """Each cassette line dict as the bytes the file holds (its own keys sorted, no newline).
 
-    The one encoder of cassette lines; an ``end`` line's result that is no JSON
-    value is stored as its ``repr``.
+    The one encoder of cassette lines. Only a line's top-level keys are sorted:
+    values keep the order they were recorded in (crewai renders nested values
+    as repr strings, where key order shows). An ``end`` line's result that is
+    no JSON value is stored as its ``repr``.
     """
     return [
-        orjson.dumps(line, option=_DUMP_OPTIONS, default=repr)
+        orjson.dumps(_top_sorted(line), option=_DUMP_OPTIONS, default=repr)
         if line.get("kind") == "end"
-        else _encode(line)
+        else _encode(_top_sorted(line))
         for line in lines
     ]
+
+
+def _top_sorted(line: dict[str, Any]) -> dict[str, Any]:
+    keys = list(line)
+    ordered = sorted(keys)
+    return line if keys == ordered else {key: line[key] for key in ordered}
 
 
 def _encode(line: dict[str, Any]) -> bytes:
     # Keys are strings on almost every line, and orjson is faster without
     # OPT_NON_STR_KEYS; the bytes are the same either way.
     try:
-        return orjson.dumps(line, option=orjson.OPT_SORT_KEYS)
+        return orjson.dumps(line)
     except orjson.JSONEncodeError:
         return orjson.dumps(line, option=_DUMP_OPTIONS)
 

@@ -12,7 +12,7 @@ from crewstream_testing.cassette import encode_lines
 from crewstream_testing.diff import compare, first_divergence
 from crewstream_testing.frames import envelope_problem
 
-HEADER = b'{"clock":"virtual","contract":"v1","crewai":"1.15.30","format":"crewstream-cassette","format_version":1,"kind":"header"}'
+HEADER = b'{"clock":"virtual","contract":"v1","crewai":"1.15.30","format":"crewstream-cassette","format_version":2,"kind":"header"}'
 
 
 def sample() -> Cassette:
@@ -83,7 +83,7 @@ def write(tmp_path: Path, *lines: bytes) -> Path:
             "not valid JSON",
         ),
         (
-            (HEADER.replace(b'"format_version":1', b'"format_version":7'),),
+            (HEADER.replace(b'"format_version":2', b'"format_version":7'),),
             ":1:",
             "unknown format_version 7",
         ),
