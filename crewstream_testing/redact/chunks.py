@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import bisect
 import re
+from dataclasses import dataclass
 from typing import Any
 
 import orjson
@@ -21,13 +22,45 @@ from crewstream_testing.redact.walk import Pass
 CHUNK_TYPES = frozenset({"llm_stream_chunk", "llm_thinking_chunk"})
 
 
-def arguments(holder: dict[str, Any]) -> Any:
+@dataclass(frozen=True)
+class Place:
+    """Where a streamed piece lives in a line: a chunk frame's ``data.chunk``, a crew output chunk's ``content``."""
+
+    holder: str | None
+    """The key of the dict holding the piece and its tool call (None: the line itself)."""
+    piece: str
+    nested: bool
+    """Tool-call arguments under ``tool_call.function`` (frames), or ``tool_call`` itself (outputs)."""
+
+    def of(self, line: dict[str, Any]) -> dict[str, Any]:
+        return line[self.holder] if self.holder is not None else line
+
+    def path(self, *keys: str) -> str:
+        return ".".join(k for k in (self.holder, *keys) if k)
+
+    def arguments_path(self) -> str:
+        return (
+            self.path("tool_call", "function", "arguments")
+            if self.nested
+            else self.path("tool_call", "arguments")
+        )
+
+
+FRAME = Place("data", "chunk", nested=True)
+OUTPUT = Place(None, "content", nested=False)
+
+
+def arguments(holder: dict[str, Any], nested: bool = True) -> Any:
     tool_call = holder.get("tool_call")
-    function = tool_call.get("function") if isinstance(tool_call, dict) else None
+    if not isinstance(tool_call, dict):
+        return None
+    function = tool_call.get("function") if nested else tool_call
     return function.get("arguments") if isinstance(function, dict) else None
 
 
-def with_arguments(tool_call: dict[str, Any], text: str) -> dict[str, Any]:
+def with_arguments(tool_call: dict[str, Any], text: str, nested: bool = True) -> dict[str, Any]:
+    if not nested:
+        return {**tool_call, "arguments": text}
     return {**tool_call, "function": {**tool_call["function"], "arguments": text}}
 
 
@@ -84,7 +117,7 @@ def stream_chunks(
     screen: re.Pattern[bytes],
     dirty: set[int],
 ) -> None:
-    """Replace secrets split across the chunk frames of ``runs`` (``screen.Streamed``); mark them ``dirty``.
+    """Replace secrets split across the chunk lines of ``runs`` (``screen.Streamed``); mark them ``dirty``.
 
     A changed line is replaced by a new dict (the old one is left as it was).
     """
@@ -95,24 +128,30 @@ def stream_chunks(
         dirty.update(members)
         if len(members) < 2:
             continue
-        datas = [lines[position]["data"] for position in members]
+        place: Place = run.place
+        holders = [place.of(lines[position]) for position in members]
         numbers = [position + 1 for position in members]
-        new_datas = [dict(data) for data in datas]
+        new_holders = [dict(holder) for holder in holders]
         if run.joined is not None:
-            pieces = [data["chunk"] for data in datas]
-            new = fragments(redaction, pieces, numbers, "data.chunk")
-            for data, old_piece, new_piece in zip(new_datas, pieces, new, strict=True):
+            pieces = [holder[place.piece] for holder in holders]
+            new = fragments(redaction, pieces, numbers, place.path(place.piece))
+            for holder, old_piece, new_piece in zip(new_holders, pieces, new, strict=True):
                 if new_piece != old_piece:
-                    data["chunk"] = new_piece
-        totals = [arguments(data) for data in datas]
-        if run.key[1] == "tool_call" and all(isinstance(total, str) for total in totals):
-            new = running_totals(redaction, totals, numbers, "data.tool_call.function.arguments")
-            for data, old_total, new_total in zip(new_datas, totals, new, strict=True):
+                    holder[place.piece] = new_piece
+        totals = [arguments(holder, place.nested) for holder in holders]
+        if run.tools and all(isinstance(total, str) for total in totals):
+            new = running_totals(redaction, totals, numbers, place.arguments_path())
+            for holder, old_total, new_total in zip(new_holders, totals, new, strict=True):
                 if new_total != old_total:
-                    data["tool_call"] = with_arguments(data["tool_call"], new_total)
-        for position, data, new_data in zip(members, datas, new_datas, strict=True):
-            if new_data != data:
-                lines[position] = {**lines[position], "data": new_data}
+                    holder["tool_call"] = with_arguments(
+                        holder["tool_call"], new_total, place.nested
+                    )
+        for position, holder, new_holder in zip(members, holders, new_holders, strict=True):
+            if new_holder != holder:
+                line = lines[position]
+                lines[position] = (
+                    {**line, place.holder: new_holder} if place.holder is not None else new_holder
+                )
 
 
 def call_chunks(

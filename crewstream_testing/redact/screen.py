@@ -23,7 +23,15 @@ from typing import Any
 
 import orjson
 
-from crewstream_testing.redact.chunks import CHUNK_TYPES, arguments, with_arguments
+from crewstream_testing.redact.chunks import (
+    CHUNK_TYPES,
+    FRAME,
+    OUTPUT,
+    Place,
+    arguments,
+    with_arguments,
+)
+from crewstream_testing.redact.walk import STRUCTURAL
 
 _ENCODE = orjson.OPT_NON_STR_KEYS
 _MARKERS = re.compile(rb"<redacted:(\d+)>")
@@ -48,29 +56,43 @@ def _without_arguments(tool_call: dict[str, Any]) -> dict[str, Any]:
 
 
 class Streamed:
-    """One streamed run of chunk frames (one call's text, thinking, or one tool call's arguments)."""
+    """One streamed run: a call's text or thinking, one tool call's arguments (frames or crew output chunks)."""
 
-    __slots__ = ("final", "joined", "key", "members")
+    __slots__ = ("finals", "joined", "key", "members", "place", "tools")
 
-    def __init__(self, key: tuple[Any, ...], members: list[int], lines: list[Line]) -> None:
+    def __init__(
+        self, key: tuple[Any, ...], members: list[int], lines: list[Line], place: Place
+    ) -> None:
         self.key = key
         self.members = members
-        datas = [lines[position]["data"] for position in members]
-        pieces = [data.get("chunk") for data in datas]
-        self.joined: str | None = (
-            "".join(pieces) if all(isinstance(p, str) for p in pieces) else None
-        )
-        self.final: str | None = None
-        if key[1] == "tool_call":
-            last = arguments(datas[-1])
-            self.final = last if isinstance(last, str) else None
+        self.place = place
+        self.tools = key[1] == "tool_call"
+        holders = [place.of(lines[position]) for position in members]
+        pieces = [holder.get(place.piece) for holder in holders]
+        texts = [piece for piece in pieces if isinstance(piece, str)]
+        self.joined: str | None = "".join(texts) if len(texts) == len(pieces) else None
+        # Running totals of tool-call arguments: each extends the one before, or starts
+        # a new total (a call id used twice); the last of each is what is searched.
+        self.finals: list[str] | None = []
+        if self.tools:
+            previous = ""
+            for holder in holders:
+                total = arguments(holder, place.nested)
+                if not isinstance(total, str):
+                    self.finals = None
+                    break
+                if previous and not total.startswith(previous):
+                    self.finals.append(previous)
+                previous = total
+            else:
+                self.finals.append(previous)
 
     def texts(self) -> list[str]:
-        return [text for text in (self.joined, self.final) if text]
+        return [text for text in (self.joined, *(self.finals or ())) if text]
 
     def unknown(self) -> bool:
-        """Pieces that are no text: the screen cannot vouch for them."""
-        return self.joined is None or (self.key[1] == "tool_call" and self.final is None)
+        """Pieces or totals that are no text: the screen cannot vouch for them."""
+        return self.joined is None or self.finals is None
 
 
 class LineScreen:
@@ -89,6 +111,7 @@ class LineScreen:
         # objects' identities finds the run and the template without encoding them
         # (every line is alive meanwhile, so no identity is reused).
         by_identity: dict[tuple[Any, ...], tuple[list[int], list[int]]] = {}
+        outputs: dict[tuple[Any, ...], list[int]] = {}
         # One pass, inlined: this loop runs once per frame of every recorded stream.
         for position, line in enumerate(lines):
             kind = line.get("type")
@@ -139,12 +162,38 @@ class LineScreen:
                     by_identity[same] = (run, members)
                 if keep_raw:
                     raw_templates[lowered] = raw
+            elif line.get("kind") == "chunk" and isinstance(line.get("content"), str):
+                # a crew's streamed output chunk (CrewStreamingOutput): content, arguments so far
+                tool_call = line.get("tool_call")
+                tool = line.get("chunk_type") == "tool_call" and type(tool_call) is dict
+                index = tool_call.get("index") if tool and type(tool_call) is dict else None
+                key = (
+                    line.get("stream"),
+                    "tool_call" if tool else "output",
+                    line.get("agent_id"),
+                    line.get("task_index"),
+                    index,
+                )
+                outputs.setdefault(key, []).append(position)
+                shape = {k: v for k, v in line.items() if k not in STRUCTURAL}
+                shape["content"] = ""
+                if (
+                    tool
+                    and isinstance(tool_call, dict)
+                    and isinstance(tool_call.get("arguments"), str)
+                ):
+                    shape["tool_call"] = {**tool_call, "arguments": ""}
+                raw = encode(shape)
+                self.templates.setdefault(raw.lower(), []).append(position)
+                if keep_raw:
+                    raw_templates[raw.lower()] = raw
             elif line.get("kind") != "header":
                 blob = encoded[position] if encoded is not None else encode(line)
                 self.blobs[position] = blob.lower()
                 if keep_raw:
                     self.raw[position] = blob
-        self.streamed = [Streamed(key, members, lines) for key, members in groups.items()]
+        self.streamed = [Streamed(key, members, lines, FRAME) for key, members in groups.items()]
+        self.streamed += [Streamed(key, members, lines, OUTPUT) for key, members in outputs.items()]
         self.raw_templates = raw_templates
         self.lines = len(lines)
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import io
+import itertools
 import json
 import urllib.parse
 from pathlib import Path
@@ -300,3 +301,30 @@ def test_redact_text_knows_what_earlier_lines_named() -> None:
     r.redact_lines(frame_lines({"inputs": {"db_password": "pw-" + SECRET}}))
     assert r.redact_text(f"Prompt: connect with pw-{SECRET}") == "Prompt: connect with <redacted:1>"
     assert redactor(enabled=False).redact_text(f"pw-{SECRET}") == f"pw-{SECRET}"
+
+
+def test_a_secret_split_across_crew_output_chunks() -> None:
+    key = "sk-proj-" + SECRET
+    arguments = '{"token": "' + key + '"}'
+    lines: list[dict[str, Any]] = [
+        {"kind": "header", "format": "crewstream-cassette", "format_version": 1},
+        {"kind": "stream", "stream": 0, "source": "crew", "name": None},
+    ]
+    base = {"kind": "chunk", "stream": 0, "agent_id": "<agent:1>", "agent_role": "Clerk"}
+    cuts = [0, 9, 20, 33, len(arguments)]
+    for start, end in itertools.pairwise(cuts):
+        lines.append(
+            {
+                **base,
+                "chunk_type": "tool_call",
+                "content": arguments[start:end],
+                "tool_call": {"index": 0, "tool_name": "login", "arguments": arguments[:end]},
+            }
+        )
+    for piece in ("my key is ", key[:12], key[12:], "."):
+        lines.append({**base, "chunk_type": "text", "content": piece, "tool_call": None})
+    lines.append({"kind": "end", "stream": 0, "outcome": "result", "result": None, "error": None})
+    out = redactor().redact_lines(lines)
+    assert SECRET[:8] not in json.dumps(out) and SECRET[-8:] not in json.dumps(out)
+    assert [line["content"] for line in out[-5:-1]] == ["my key is ", "<redacted:1>", "", "."]
+    assert out[5]["tool_call"]["arguments"] == '{"token": "<redacted:1>"}'
