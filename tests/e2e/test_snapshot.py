@@ -206,3 +206,50 @@ def test_snapshot_honours_crewstream_redaction_off(pytester: pytest.Pytester) ->
         {"account": "ACCT-204518", "email": "ada@example.org"},
         {"note": "key sk-proj-" + "7" * 24},
     ]
+
+
+HERMETIC = """
+from crewai.flow import Flow, listen, start
+
+
+class Steps(Flow):
+    @start()
+    def first(self):
+        return "one"
+
+    @listen(first)
+    def second(self, value):
+        return value + " two"
+
+
+def test_before():
+    # crewai's emission counter and event context carry over from a test like this one
+    with Steps().stream_events() as session:
+        assert [f.type for f in session][-1] == "flow_finished"
+
+
+def test_snap(crewstream_snapshot):
+    with Steps().stream_events() as session:
+        list(session)
+    assert crewstream_snapshot == session.frames
+"""
+
+
+def test_snapshot_is_hermetic_alone_after_another_test_under_k_and_xdist(
+    inner: pytest.Pytester,
+) -> None:
+    inner.makepyfile(test_hermetic=HERMETIC)
+    update = inner.runpytest("-p", "no:cacheprovider", "--snapshot-update", "-k", "test_snap")
+    update.assert_outcomes(passed=1)
+    (written,) = (inner.path / "__snapshots__").rglob("*.jsonl")
+    recorded = written.read_bytes()
+    assert b'"seq":1,' in recorded  # the stream starts as in a fresh process
+    for args in (
+        ("-k", "test_snap"),  # alone
+        (),  # after test_before
+        ("-k", "test_before or test_snap"),
+        ("-n", "2"),
+    ):
+        result = inner.runpytest("-p", "no:cacheprovider", *args)
+        result.assert_outcomes(passed=1 if args == ("-k", "test_snap") else 2)
+        assert written.read_bytes() == recorded
