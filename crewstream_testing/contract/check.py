@@ -24,7 +24,9 @@ from xml.etree import ElementTree
 import orjson
 
 from crewstream_testing.cassette import Cassette, StreamRecord
+from crewstream_testing.chunks import CHUNK_SOURCES
 from crewstream_testing.contract.checker import RULES, Violation, check_frames
+from crewstream_testing.contract.chunks import CHUNK_RULES, check_chunks
 from crewstream_testing.contract.routes import Routes, RouteSpec, resolve_routes
 from crewstream_testing.errors import CassetteFormatError, CrewstreamUsageError
 from crewstream_testing.files import atomic_write, cassette_files
@@ -130,16 +132,21 @@ def check_cassette(cassette: Cassette, routes: Routes | None = None) -> list[Str
     for index, stream in enumerate(cassette.streams):
         started = time.perf_counter()
         complete = stream.outcome in ("result", "error")
-        violations = check_frames(
-            stream.frames, source=stream.source, complete=complete, routes=routes
-        )
-        violations.extend(cassette_end(stream))
+        if stream.source in CHUNK_SOURCES:  # a legacy Crew(stream=True) chunk stream
+            result = stream.result if stream.outcome == "result" else None
+            violations: list[Violation] = list(check_chunks(stream.chunks, result=result))
+        else:
+            violations = check_frames(
+                stream.frames, source=stream.source, complete=complete, routes=routes
+            )
+            violations.extend(cassette_end(stream))
         ending = stream.outcome
         if stream.error:
             ending += f" ({stream.error.get('type')}: {stream.error.get('message')})"
         out.append(
             StreamCheck(
-                f"stream {index} ({stream.source})",
+                f"stream {index} ({stream.source}"
+                + (f", {len(stream.chunks)} chunks)" if stream.chunks else ")"),
                 stream.source,
                 len(stream.frames),
                 ending,
@@ -277,7 +284,7 @@ def report_lines(results: Sequence[FileCheck], *, shown: int = DEFAULT_SHOWN) ->
     yield summary(results)
     rules = sorted({v.rule for result in results for s in result.streams for v in s.violations})
     for rule in rules:
-        yield f"  rule {rule}: {RULES.get(rule) or CASSETTE_RULES.get(rule, '')}"
+        yield f"  rule {rule}: {RULES.get(rule) or CASSETTE_RULES.get(rule) or CHUNK_RULES.get(rule, '')}"
     if rules:
         yield "  the rules, and why each holds on real crewai streams: docs/conformance.md"
 
