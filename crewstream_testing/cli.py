@@ -201,20 +201,53 @@ def run_show(args: argparse.Namespace, out: TextIO) -> int:
                     _printable(content_of(frame), args.width),
                 )
             )
-    header = ("FRAME", "SEQ", "CHANNEL", "TYPE", "NAMESPACE", "CONTENT")
-    widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header) - 1)]
-    for row in [header, *rows]:
-        cells = [cell.ljust(widths[i]) for i, cell in enumerate(row[:-1])]
-        out.write("  ".join([*cells, row[-1]]).rstrip() + "\n")
+    if rows or not any(stream.chunks for stream in cassette.streams):
+        _table(("FRAME", "SEQ", "CHANNEL", "TYPE", "NAMESPACE", "CONTENT"), rows, out)
+    chunk_rows = [
+        _chunk_row(index, position, chunk, args.width)
+        for index, stream in enumerate(cassette.streams)
+        if args.stream is None or index == args.stream
+        for position, chunk in enumerate(stream.chunks)
+    ]
+    if chunk_rows:  # legacy Crew(stream=True) chunk streams
+        _table(("CHUNK", "TASK", "AGENT", "TYPE", "CONTENT"), chunk_rows, out)
     for index, stream in enumerate(cassette.streams):
         if args.stream is None or index == args.stream:
             ending = stream.outcome
             if stream.error:
                 ending += f" {stream.error.get('type')}: {stream.error.get('message')}"
-            out.write(
-                f"stream {index} ({stream.source}): {len(stream.frames)} frames, ended: {ending}\n"
+            count = (
+                f"{len(stream.chunks)} chunks" if stream.chunks else f"{len(stream.frames)} frames"
             )
+            out.write(f"stream {index} ({stream.source}): {count}, ended: {ending}\n")
     return EXIT_OK
+
+
+def _table(header: tuple[str, ...], rows: list[tuple[str, ...]], out: TextIO) -> None:
+    widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header) - 1)]
+    for row in [header, *rows]:
+        cells = [cell.ljust(widths[i]) for i, cell in enumerate(row[:-1])]
+        out.write("  ".join([*cells, row[-1]]).rstrip() + "\n")
+
+
+def _chunk_row(index: int, position: int, chunk: dict[str, Any], width: int) -> tuple[str, ...]:
+    """One chunk of a legacy chunk stream: where, task, agent, type, text or tool fragment."""
+    task = str(chunk.get("task_index", ""))
+    if chunk.get("task_name"):
+        task += f" {chunk['task_name']}"
+    if "input" in chunk:
+        task = f"input {chunk['input']}{' repeat' if chunk.get('repeat') else ''}: {task}"
+    call = chunk.get("tool_call")
+    content = str(chunk.get("content", ""))
+    if isinstance(call, dict):
+        content = f"{call.get('tool_name') or ''}#{call.get('tool_id') or ''} {content}"
+    return (
+        f"{index}:{position}",
+        task,
+        str(chunk.get("agent_role", "")),
+        str(chunk.get("chunk_type", "")),
+        _printable(content, width),
+    )
 
 
 @command("diff")
