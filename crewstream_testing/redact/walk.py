@@ -232,13 +232,13 @@ class Pass:
                     self.collect(parsed, None, found, depth + 1, [])
             for start, end, name in assignments(value):
                 if end - start >= self.min_length:
-                    found.setdefault(value[start:end], f"value of {_safe_name(name)}")
+                    found.setdefault(value[start:end], f"value of {self.safe_name(name)}")
         elif isinstance(value, dict):
             schema = is_schema(value)
             for name, item in value.items():
                 inner = label
                 if inner is None and isinstance(name, str) and looks_like_credential_key(name):
-                    inner = f"value of {name!r}"
+                    inner = f"value of {self.safe_name(name)}"
                 path.append(str(name))
                 if schema and name == "properties" and inner is None:
                     # parameter names, not credentials: look deeper without a key
@@ -260,6 +260,12 @@ class Pass:
             if match_path(pattern, path):
                 return f"path {text}"
         return None
+
+    def safe_name(self, name: str) -> str:
+        """A key's name fit for a finding (which ``scrub --check`` prints): its repr, unless it holds a secret."""
+        if self.text_screen.search(name.lower()) is not None and self.spans(name):
+            return "(a key that is itself a secret)"
+        return repr(name) if len(name) <= 64 else repr(name[:61] + "...")
 
     # -- strings -------------------------------------------------------------------------------
     def spans(self, text: str, *, builtin: bool = True) -> list[tuple[int, int, str, str]]:
@@ -284,7 +290,7 @@ class Pass:
                     found.append((start, end, secret, rule.name))
         if builtin and (":" in text or "=" in text):
             for start, end, name in assignments(text):
-                found.append((start, end, text[start:end], f"assignment to {_safe_name(name)}"))
+                found.append((start, end, text[start:end], f"assignment to {self.safe_name(name)}"))
         if len(found) < 2:
             return found
         found.sort(key=lambda item: (item[0], item[0] - item[1]))
@@ -369,7 +375,7 @@ class Pass:
                     and isinstance(key, str)
                     and looks_like_credential_key(key)
                 ):
-                    inner = f"key {_safe_name(key)}"
+                    inner = f"key {self.safe_name(key)}"
                 path.append(str(new_key))
                 new = self.value(item, path, inner, params=schema and key == "properties")
                 path.pop()
@@ -410,11 +416,6 @@ class Pass:
                 self.found([], "crewstream_redact hook")
                 out = copy
         return out
-
-
-def _safe_name(name: str) -> str:
-    """A key name fit for a finding: its repr, or a marker-free placeholder if it looks like a secret."""
-    return repr(name) if len(name) <= 64 else repr(name[:61] + "...")
 
 
 def _too_deep(path: list[str]) -> CrewstreamUsageError:
