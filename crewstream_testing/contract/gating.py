@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from crewstream_testing.chunks import is_chunk_output
 from crewstream_testing.contract.sessions import is_async_session, is_session
 from crewstream_testing.diff import short
 from crewstream_testing.errors import CrewstreamUsageError, ResultGatingError
@@ -23,13 +24,15 @@ def assert_result_gated(session: Any) -> Any:
     Returns the value, or the exception when the run raised. Pass a fresh
     session for the whole check; for one already consumed only the second half
     can be checked. Async sessions: ``await assert_result_gated_async(session)``.
+    A legacy ``CrewStreamingOutput`` (``Crew(stream=True).kickoff()``) is
+    checked the same way over its chunks.
     """
     __tracebackhide__ = True
-    if not is_session(session):
+    if not is_session(session) and not is_chunk_output(session):
         raise CrewstreamUsageError(
-            f"assert_result_gated() takes a StreamSession, not {type(session).__name__}"
+            f"assert_result_gated() takes a StreamSession or a CrewStreamingOutput, not {type(session).__name__}"
         )
-    if is_async_session(session):
+    if is_async_session(session) or _async_output(session):
         raise CrewstreamUsageError(
             "assert_result_gated() got an AsyncStreamSession; use `await assert_result_gated_async(session)`"
         )
@@ -47,9 +50,9 @@ def assert_result_gated(session: Any) -> Any:
 async def assert_result_gated_async(session: Any) -> Any:
     """``assert_result_gated`` for an ``AsyncStreamSession`` (consumed with ``async for``)."""
     __tracebackhide__ = True
-    if not is_session(session):
+    if not is_session(session) and not _async_output(session):
         raise CrewstreamUsageError(
-            f"assert_result_gated_async() takes an AsyncStreamSession, not {type(session).__name__}"
+            f"assert_result_gated_async() takes an AsyncStreamSession or an async CrewStreamingOutput, not {type(session).__name__}"
         )
     error: BaseException | None = None
     if not session.is_completed:
@@ -60,6 +63,11 @@ async def assert_result_gated_async(session: Any) -> Any:
         except Exception as exc:  # the run's own error, checked below
             error = exc
     return _assert_after(session, error)
+
+
+def _async_output(output: Any) -> bool:
+    # kickoff_async / akickoff / kickoff_for_each_async outputs iterate with async for only
+    return is_chunk_output(output) and getattr(output, "_async_iterator", None) is not None
 
 
 def _assert_not_ready(session: Any) -> None:
@@ -88,7 +96,7 @@ def _assert_after(session: Any, error: BaseException | None) -> Any:
     if error is None:
         error = getattr(session, "_error", None)
     if error is None:
-        if not session.is_exhausted:
+        if not getattr(session, "is_exhausted", getattr(session, "_exhausted", False)):
             raise ResultGatingError(
                 "the session was closed before it was consumed: pass a fresh session to assert_result_gated()"
             )
