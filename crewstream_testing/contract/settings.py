@@ -143,4 +143,27 @@ def assert_stream_restored(*objects: Any) -> Iterator[list[StreamSetting]]:
                 else ""
             )
         )
+        lines.extend(_crew_leak_evidence(objects, [setting for setting, _ in changed]))
         raise StreamSettingsError("\n".join(lines))
+
+
+def _crew_leak_evidence(objects: tuple[Any, ...], changed: list[StreamSetting]) -> list[str]:
+    """Which streaming crew turned which agents' LLM streaming on (crewai's known leak)."""
+    owners = {id(setting.owner) for setting in changed}
+    lines = []
+    for setting in stream_settings(*objects):
+        crew = setting.owner
+        if type(crew).__name__ != "Crew" or setting.current() is not True:
+            continue
+        roles = [
+            str(getattr(agent, "role", "?"))
+            for agent in getattr(crew, "agents", [])
+            if id(getattr(agent, "llm", None)) in owners
+        ]
+        if roles:
+            lines.append(
+                f"  evidence: {setting.path} is True, and its kickoff ran crewai.crews.utils."
+                f"enable_agent_streaming, which set llm.stream = True on agent(s) "
+                f"{', '.join(map(repr, roles))} and never restores it"
+            )
+    return lines
