@@ -1,4 +1,5 @@
-"""pytest glue of cassette hygiene: ``--crewstream-unused`` and ``--crewstream-prune``.
+"""pytest glue of cassette hygiene: ``--crewstream-unused`` / ``--crewstream-prune``, cassette
+collisions at collection, and which tests the network guard covers.
 
 A plugin object the crewstream plugin registers when one of the flags is
 given; the bookkeeping itself is ``hygiene.CassetteUsage``. Tests are
@@ -9,15 +10,92 @@ the cassettes of its collected tests and sends them to the controller through
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import os
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from crewstream_testing.errors import CrewstreamUsageError
-from crewstream_testing.files import cassette_path
+from crewstream_testing.errors import CrewstreamError, CrewstreamUsageError
+from crewstream_testing.files import ALLOW_DIRS_KEY, cassette_path, confine
 from crewstream_testing.hygiene import CassetteUsage
+from crewstream_testing.kinds import resolve_mode
+
+CREWSTREAM_FIXTURES = frozenset({"stream_recorder", "fake_llm", "crewstream_snapshot"})
+"""A test asking for one of these (or marked ``crewstream``) uses crewstream."""
+
+
+def uses_crewstream(item: pytest.Item, marker: str = "crewstream") -> bool:
+    """Whether ``item`` uses crewstream: a crewstream fixture, or the marker."""
+    names = getattr(item, "fixturenames", ())
+    return item.get_closest_marker(marker) is not None or not CREWSTREAM_FIXTURES.isdisjoint(names)
+
+
+def network_guarded(item: pytest.Item, marker_record: Callable[[pytest.Item], str | None]) -> bool:
+    """Whether the network guard covers ``item``.
+
+    Every test with ``--crewstream-block-network``, ini ``crewstream_block_network
+    = true`` or ``CREWSTREAM_BLOCK_NETWORK=1`` in the environment (a guarded parent
+    process); otherwise a test that uses crewstream when its record mode is
+    ``none``, whether or not it records. Other tests are never guarded.
+    """
+    config = item.config
+    if config.getoption("crewstream_block_network", False) or config.getini(
+        "crewstream_block_network"
+    ):
+        return True
+    from crewstream_testing.netguard import blocked_by_environment
+
+    if blocked_by_environment():
+        return True
+    if not uses_crewstream(item):
+        return False
+    try:
+        mode = resolve_mode(
+            config.getoption("crewstream_record", None),
+            marker_record(item),
+            config.getini("crewstream_record_mode"),
+        )
+    except (CrewstreamError, pytest.fail.Exception):
+        return False  # the test fails on its own with the marker's message
+    return mode == "none"
+
+
+def allowed_dirs(config: pytest.Config) -> list[Path]:
+    """The directories outside rootdir the ini key ``crewstream_allowed_cassette_dirs`` allows."""
+    return [Path(line) for line in config.getini(ALLOW_DIRS_KEY)]
+
+
+def check_collisions(
+    items: Sequence[pytest.Item], explicit_of: Callable[[pytest.Item], str | None]
+) -> None:
+    """Fail the collection when two tests resolve to one cassette without an explicit ``cassette=``.
+
+    ``explicit_of`` gives a test's marker ``cassette=`` (a test naming its
+    cassette shares it on purpose).
+    """
+    seen: dict[str, pytest.Item] = {}
+    lines: list[str] = []
+    for item in items:
+        try:
+            path = derived_cassette(item, explicit_of(item))
+        except (CrewstreamError, pytest.fail.Exception):
+            continue  # the test fails with this error when it runs
+        if path is None:
+            continue
+        first = seen.setdefault(os.path.normcase(str(path)), item)
+        if first is not item:
+            lines.append(f"  - {first.nodeid!r} and {item.nodeid!r}: {path}")
+    if lines:
+        raise pytest.UsageError(
+            "crewstream: two tests resolve to the same cassette, and would overwrite each other:\n"
+            + "\n".join(lines)
+            + "\n  fix: rename one of the tests, or give each its own cassette "
+            '(@pytest.mark.crewstream(cassette="<name>.jsonl")); to share one cassette on '
+            "purpose, name it with the same cassette= on every test that shares it"
+        )
+
 
 WORKER_KEY = "crewstream_usage"
 """The ``workeroutput`` key a worker's claims travel under."""
@@ -36,12 +114,17 @@ class CassetteHygiene:
         if not isinstance(item, pytest.Function):
             return
         if add_root:
-            ini_dir = item.config.getini("crewstream_cassette_dir")
-            base = (item.config.rootpath / ini_dir) if ini_dir else None
+            config = item.config
+            ini_dir = config.getini("crewstream_cassette_dir")
+            base = (config.rootpath / ini_dir) if ini_dir else None
             test_file = Path(str(item.path))
-            self.usage.add_root(
-                cassette_path(test_file, "x", cassette=None, cassette_dir=base).parent
-            )
+            root = cassette_path(
+                test_file, "x", cassette=None, cassette_dir=base, rootdir=config.rootpath
+            ).parent
+            try:  # never search, nor prune, outside the directories cassettes may live in
+                self.usage.add_root(confine(root, config.rootpath, allowed=allowed_dirs(config)))
+            except CrewstreamUsageError as exc:
+                self.usage.mark_incomplete(str(exc).splitlines()[0])
         try:
             path = self.cassette_of(item)
         except CrewstreamUsageError:
@@ -84,3 +167,40 @@ class CassetteHygiene:
     def pytest_terminal_summary(self, terminalreporter: Any, config: pytest.Config) -> None:
         for line in self.report:
             terminalreporter.write_line(line)
+
+
+def resolve_cassette(item: pytest.Item, cassette: str | None) -> Path:
+    """The cassette of ``item``: derived from its test id, or the marker's ``cassette=``, confined.
+
+    Inside rootdir (or a directory of ``crewstream_allowed_cassette_dirs``), else
+    ``CrewstreamUsageError``. A cassette found only at the path crewstream used
+    to derive is read from there, with a warning saying how to move it.
+    """
+    from crewstream_testing.files import legacy_cassette_path
+
+    config = item.config
+    ini_dir = config.getini("crewstream_cassette_dir")
+    base = (config.rootpath / ini_dir) if ini_dir else None
+    test_file = Path(str(item.path))
+    name = item.nodeid.split("::", 1)[-1]  # classes keep same-named tests apart
+    where = {"cassette": cassette, "cassette_dir": base, "rootdir": config.rootpath}
+    path = cassette_path(test_file, name, **where)  # type: ignore[arg-type]
+    what = f"cassette= {cassette!r} of {item.nodeid}" if cassette else f"cassette of {item.nodeid}"
+    path = confine(path, config.rootpath, allowed=allowed_dirs(config), what=what)
+    old = legacy_cassette_path(test_file, name, **where)  # type: ignore[arg-type]
+    if old is not None and not path.exists() and old.is_file():
+        item.warn(
+            pytest.PytestWarning(
+                f"crewstream: the cassette of {item.nodeid} is at its old path {old}; it is read "
+                f"from there for now. fix: move it to its new path: git mv '{old}' '{path}'"
+            )
+        )
+        return old
+    return path
+
+
+def derived_cassette(item: pytest.Item, cassette: str | None) -> Path | None:
+    """The cassette a test that binds one derives from its id; None when it names one (or binds none)."""
+    if cassette is not None or "stream_recorder" not in getattr(item, "fixturenames", ()):
+        return None
+    return resolve_cassette(item, None)
