@@ -45,7 +45,9 @@ SETTINGS: tuple[tuple[str, str, Any, str], ...] = (
     ("crewstream_redaction", "bool", True, "redact secrets before any cassette or snapshot is written"),
     ("crewstream_redact_patterns", "linelist", [], "extra regular expressions to redact, one per line (only the group named 'secret' when present)"),
     ("crewstream_redact_paths", "linelist", [], "extra JSON paths redacted in every cassette line, one per line ('*' one key, '**' any keys)"),
-    ("--crewstream-block-network", "flag", False, "fail any connection to a non-loopback address, in every test (on by default in record mode 'none')"),
+    ("crewstream_allowed_cassette_dirs", "linelist", [], "directories outside rootdir that cassettes may live in, one per line (relative to rootdir)"),
+    ("--crewstream-block-network", "flag", False, "fail any connection to a non-loopback address, in every test (always on in record mode 'none' for tests that use crewstream)"),
+    ("crewstream_block_network", "bool", False, "as --crewstream-block-network: every test of the session is guarded"),
     ("--crewstream-unused", "flag", False, "report cassettes (in the directories of the collected test modules) that no collected test uses"),
     ("--crewstream-prune", "flag", False, "delete cassettes that no collected test uses (and temporary files of interrupted writes)"),
     ("--crewstream-conformance", "flag", False, "run the streaming-contract conformance suite against the installed crewai instead of the tests"),
@@ -133,6 +135,9 @@ def pytest_collection_modifyitems(
         # closes abandoned async sessions before the event-loop fixture closes their loop
         if "stream_recorder" not in item.fixturenames and "playback" not in marker.kwargs:
             item.fixturenames.append("stream_recorder")
+    from crewstream_testing._pytest_hygiene import check_collisions
+
+    check_collisions(items, lambda item: marker_options(item).cassette)
 
 
 @pytest.fixture
@@ -152,16 +157,10 @@ def crewstream_hermetic(
 
 
 def cassette_of(item: pytest.Item, options: MarkerOptions) -> Path:
-    """The cassette of ``item`` (``crewstream_cassette_dir``, the marker's ``cassette=``, the test name)."""
-    from crewstream_testing.files import cassette_path
+    """The cassette of ``item`` (``crewstream_cassette_dir``, the marker's ``cassette=``, the test name), confined."""
+    from crewstream_testing._pytest_hygiene import resolve_cassette
 
-    ini_dir = item.config.getini("crewstream_cassette_dir")
-    return cassette_path(
-        Path(str(item.path)),
-        item.nodeid.split("::", 1)[-1],  # classes keep same-named tests apart
-        cassette=options.cassette,
-        cassette_dir=(item.config.rootpath / ini_dir) if ini_dir else None,
-    )
+    return resolve_cassette(item, options.cassette)
 
 
 @pytest.fixture
@@ -250,7 +249,9 @@ def pytest_runtest_makereport(
 def pytest_runtest_protocol(
     item: pytest.Item, nextitem: pytest.Item | None
 ) -> Generator[None, Any, Any]:
-    if not item.config.getoption("crewstream_block_network", False):
+    from crewstream_testing._pytest_hygiene import network_guarded
+
+    if not network_guarded(item, lambda item: marker_options(item).record):
         return (yield)
     from crewstream_testing.netguard import NetworkGuard
 
@@ -273,7 +274,11 @@ def pytest_runtest_teardown(item: pytest.Item) -> Generator[None, None, None]:
 def pytest_runtest_call(item: pytest.Item) -> Generator[None, None, None]:
     # Compare or write the cassette in the call phase, once the body passed,
     # so that a divergence is reported as a test failure, not a teardown error.
-    result = yield
+    try:
+        result = yield
+    finally:  # durations and reports on the real clock, also after a failing body
+        if (clock := sys.modules.get("crewstream_testing.clock")) is not None:
+            clock.release_clocks()
     binding = item.stash.get(_BINDING, None)
     problem = None if binding is None else binding.failure()
     if problem is not None:
