@@ -129,6 +129,10 @@ class Normalizer:
         self._t0: float | None = None
         self._known: dict[tuple[str, str], Any] = {}
         self._namespaces: dict[tuple[str, ...], list[str]] = {}
+        # the previous frame's data: (its keys and value types, the data, its normalized form)
+        self._last: (
+            tuple[tuple[tuple[str, ...], tuple[type, ...]], dict[str, Any], dict[str, Any]] | None
+        ) = None
 
     # -- placeholders -----------------------------------------------------------
     def placeholder(self, kind: str, value: str) -> str:
@@ -242,19 +246,46 @@ class Normalizer:
                     frame_ids[fid] = fid if _PLACEHOLDER_RE.fullmatch(fid) else f"#{len(frame_ids)}"
         self._known.clear()  # new frame ids may turn a <uuid:N> into a #N
         self._namespaces.clear()
+        self._last = None
         return [
             [self._line(envelope, s, i) for i, envelope in enumerate(stream)]
             for s, stream in enumerate(read)
         ]
 
     def _data(self, data: dict[str, Any]) -> dict[str, Any]:
+        # Most frames of a long stream are chunks of one call: the same keys, in the same
+        # order, with values of the same types, and only the chunk text new. Such a frame
+        # copies the previous frame's normalized data and normalizes only the pairs that
+        # differ (found by the C set difference of the two item views). Floats are left
+        # to the full path (0.0 == -0.0), and so are unhashable values (a TypeError).
+        last = self._last
+        shape = (tuple(data), tuple(map(type, data.values())))
+        if last is not None and last[0] == shape and float not in shape[1]:
+            changed: Iterable[tuple[str, Any]] | None
+            try:
+                changed = data.items() - last[1].items()
+            except TypeError:
+                changed = None
+            if changed is not None:
+                differ = {key for key, _ in changed}
+                if len(differ) > 1:  # placeholders are numbered in the data's own order
+                    changed = [(k, v) for k, v in data.items() if k in differ]
+                out = dict(last[2])
+                out.update(self._data_items(changed))
+                self._last = (shape, data, out)
+                return dict(out)
+        out = self._data_items(data.items())
+        self._last = (shape, data, out)
+        return dict(out)
+
+    def _data_items(self, items: Iterable[tuple[str, Any]]) -> dict[str, Any]:
         # A top-level string normalizes the same way every time once the frame ids
         # are known (its placeholder is then fixed): the agent role, call id, model ...
         # repeated on every chunk frame are looked up, not normalized again.
         known = self._known
         value = self.value
         out: dict[str, Any] = {}
-        for key, item in data.items():
+        for key, item in items:
             if item is None:
                 out[key] = None
             elif type(item) is str:

@@ -243,3 +243,46 @@ def test_infer_source_is_one_rule_for_frames_and_sessions() -> None:
     assert infer_source(custom) == "unknown"
     assert infer_source(custom, StreamSession()) == "flow"
     assert infer_source(llm, AsyncStreamSession()) == "astream"
+
+
+class _FullPath(Normalizer):
+    """Every frame's data normalized key by key (no reuse of the previous frame's)."""
+
+    def _data(self, data: dict[str, Any]) -> dict[str, Any]:
+        return dict(self._data_items(data.items()))
+
+
+def test_chunk_frames_reusing_the_previous_data_give_the_full_paths_lines() -> None:
+    call = "6f1c2b7e-0a8d-4b1e-9a53-0c7e1d2f3a4b"
+    datas: list[dict[str, Any]] = [
+        {"call_id": call, "chunk": "a", "n": 1, "tool_call": None},
+        {"call_id": call, "chunk": "b", "n": 1, "tool_call": None},
+        {"call_id": call, "chunk": "b", "n": True, "tool_call": None},  # 1 == True: not reused
+        {"call_id": call, "chunk": "c", "n": 1.0, "tool_call": None},
+        {"call_id": call, "chunk": "c", "n": -0.0, "tool_call": None},  # 0.0 == -0.0: full path
+        {"call_id": call, "chunk": "d", "n": 2, "tool_call": {"id": "x"}},  # unhashable
+        {"call_id": call, "chunk": "e", "n": 2, "tool_call": {"id": "y"}},
+        {"chunk": "f", "call_id": call, "n": 2, "tool_call": None},  # other key order
+        # two new ids in one frame: numbered in the data's order, as the full path does
+        {"chunk": "g", "call_id": call, "n": 3, "tool_call": None, "started_at": "x"},
+        {
+            "chunk": "id 0a1b2c3d-0a8d-4b1e-9a53-0c7e1d2f3a4b",
+            "call_id": "1b1c2b7e-0a8d-4b1e-9a53-0c7e1d2f3a4b",
+            "n": 3,
+            "tool_call": None,
+            "started_at": "y",
+        },
+    ]
+    frames = [
+        {"id": f"f{i}", "type": "llm_stream_chunk", "channel": "llm", "seq": i, "data": data}
+        for i, data in enumerate(datas)
+    ]
+    fast = Normalizer().normalize_lines([frames])
+    full = _FullPath().normalize_lines([frames])
+    assert fast == full
+    assert [type(line["data"]["n"]) for line in fast[0]] == [type(d["n"]) for d in datas]
+    assert fast[0][4]["data"]["n"] == -0.0 and str(fast[0][4]["data"]["n"]) == "-0.0"
+    assert fast[0][9]["data"]["call_id"] == "<call:2>"
+    assert fast[0][9]["data"]["chunk"] == "id <uuid:1>"
+    datas_of = [id(line["data"]) for line in fast[0]]
+    assert len(set(datas_of)) == len(datas_of)  # each line owns its data (hooks edit it)
