@@ -37,7 +37,10 @@ _DUMP = orjson.OPT_SORT_KEYS
 
 
 def frames_of(data: Any) -> list[Frame]:
-    """The frames to snapshot from a frame sequence, a stream session, a Recorder, a Cassette or a StreamRecord."""
+    """The frames to snapshot from a frame sequence, a stream session, a Recorder, a Cassette or a StreamRecord.
+
+    (A legacy ``CrewStreamingOutput`` or its chunks go to ``serialize_chunks``.)
+    """
     from crewstream_testing.cassette import Cassette, StreamRecord
     from crewstream_testing.frames import is_async_stream_session, is_stream_session
     from crewstream_testing.recorder import Recorder
@@ -88,6 +91,35 @@ def serialize_frames(
     return "".join(dumps(frame.to_dict(), option=_DUMP).decode() + "\n" for frame in normalized)
 
 
+def is_chunks(data: Any) -> bool:
+    """Whether ``data`` is a legacy ``CrewStreamingOutput`` or a list of its chunks (or chunk dicts)."""
+    from crewstream_testing.chunks import is_chunk_output
+
+    if is_chunk_output(data):
+        return True
+    if not isinstance(data, list | tuple) or not data:
+        return False
+    first = data[0]
+    return hasattr(first, "chunk_type") or (isinstance(first, dict) and "chunk_type" in first)
+
+
+def serialize_chunks(data: Any, *, redactor: Redactor | None = None) -> str:
+    """A legacy chunk stream as normalized, redacted JSON Lines, one chunk per line."""
+    from crewstream_testing.cassette import Cassette, StreamRecord
+    from crewstream_testing.chunks import chunk_lines
+    from crewstream_testing.normalize import Normalizer
+    from crewstream_testing.redact.redactor import Redactor
+
+    lines = chunk_lines(Normalizer(timestamps="zero"), data, 0)
+    chunks = [{k: v for k, v in line.items() if k not in ("kind", "stream")} for line in lines]
+    redactor = redactor if redactor is not None else Redactor()
+    redacted = redactor.cassette(Cassette(streams=[StreamRecord("crew", chunks=chunks)]))
+    dumps = orjson.dumps
+    return "".join(
+        dumps(chunk, option=_DUMP).decode() + "\n" for chunk in redacted.streams[0].chunks
+    )
+
+
 class CrewstreamSnapshotExtension(SingleFileSnapshotExtension):
     """Snapshot a frame sequence as a ``.jsonl`` file of normalized frames (one per line)."""
 
@@ -111,6 +143,8 @@ class CrewstreamSnapshotExtension(SingleFileSnapshotExtension):
     def serialize(self, data: Any, **_: Any) -> str:
         if isinstance(data, str):
             return data
+        if is_chunks(data):
+            return serialize_chunks(data, redactor=self.redactor)
         return serialize_frames(
             frames_of(data),
             timestamps=self.timestamps,
