@@ -6,6 +6,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from benchmarks.bench_large import details_large, judge_large
+
 
 @dataclass(frozen=True)
 class Row:
@@ -113,6 +115,7 @@ ROWS: tuple[Row, ...] = (
     Row(7, "quiet", "Quiet crewai", "(none: measured)", _quiet),
     Row(8, "compare", "Compare mode", "≤ 10% of the stream's time", _compare),
     Row(9, "view", "HTML view", "< 5 MB, interactive < 2 s (10k frames)", _view),
+    Row(10, "large", "1M-frame cassette", "check, scrub --check ≤ 300 MB", judge_large),
 )
 
 
@@ -587,4 +590,5 @@ DETAILS: dict[str, Callable[[dict[str, Any]], list[str]]] = {
     "quiet": _details_quiet,
     "compare": _details_compare,
     "view": _details_view,
+    "large": details_large,
 }

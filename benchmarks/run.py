@@ -48,6 +48,7 @@ class Sizes:
     warmup: int
     view_frames: int = 10_000
     view_rounds: int = 5
+    large_frames: int = 1_000_000
 
 
 FULL = Sizes(
@@ -77,6 +78,7 @@ QUICK = Sizes(
     warmup=0,
     view_frames=1_000,
     view_rounds=1,
+    large_frames=2_000,
 )
 
 
@@ -127,7 +129,13 @@ def _row_functions(sizes: Sizes) -> dict[str, Callable[[], dict[str, Any]]]:
 
         return measure(sizes.view_frames, sizes.view_rounds)
 
+    def large() -> dict[str, Any]:
+        from benchmarks.bench_large import large_cassette
+
+        return large_cassette(sizes.large_frames)
+
     return {
+        "large": large,
         "view": view,
         "compare": compare,
         "recorder": recorder,

@@ -49,7 +49,7 @@ def test_every_row_is_reported(quick_run: tuple[dict[str, Any], str, str]) -> No
     results, page, stdout = quick_run
     assert results["mode"] == "quick"
     assert set(results["rows"]) == {row.key for row in ROWS}
-    assert [s["number"] for s in results["summary"]] == [1, 2, 3, 4, 5, 6, 7, 8, 9]
+    assert [s["number"] for s in results["summary"]] == [1, 2, 3, 4, 5, 6, 7, 8, 9, 10]
     for row in ROWS:
         assert f"| {row.number} | {row.title} |" in page
         assert f"## {row.number}. {row.title}" in page
@@ -242,3 +242,14 @@ def test_render_rewrites_the_page_from_saved_results(
     out = tmp_path / "page.md"
     assert main(["--render", str(saved), "--output", str(out)]) == 0
     assert out.read_text(encoding="utf-8") == page
+
+
+def test_the_large_cassette_row_runs_each_command_on_every_frame(
+    quick_run: tuple[dict[str, Any], str, str],
+) -> None:
+    large = quick_run[0]["rows"]["large"]
+    assert large["frames"] == QUICK.large_frames
+    assert large["load"]["exit"] == QUICK.large_frames  # the probe returns the frames it read
+    assert large["load_tenth"]["exit"] == QUICK.large_frames // 10
+    assert large["check"]["exit"] == 0 and large["scrub_check"]["exit"] == 0
+    assert all(large[key]["peak_mb"] > 0 for key in ("check", "scrub_check", "load"))
