@@ -30,7 +30,7 @@ def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> Generator[None, Any, Any]
         try:
             _enter(stack, pyfuncitem)
         except CrewstreamError as exc:
-            pytest.fail(f"crewstream: {exc}", pytrace=False)
+            raise pytest.fail.Exception(f"crewstream: {exc}", pytrace=False) from None
         return (yield)
 
 

@@ -50,6 +50,8 @@ SETTINGS: tuple[tuple[str, str, Any, str], ...] = (
     ("crewstream_block_network", "bool", False, "as --crewstream-block-network: every test of the session is guarded"),
     ("--crewstream-unused", "flag", False, "report cassettes (in the directories of the collected test modules) that no collected test uses"),
     ("--crewstream-prune", "flag", False, "delete cassettes that no collected test uses (and temporary files of interrupted writes)"),
+    ("--crewstream-report", "dir", None, "write an HTML view of every recorded test to DIR, with DIR/index.html"),
+    ("crewstream_failure_report", "string", "", "where a failed comparison's HTML view goes (default .crewstream/reports; off: none)"),
     ("--crewstream-conformance", "flag", False, "run the streaming-contract conformance suite against the installed crewai instead of the tests"),
 )
 # fmt: on
@@ -65,8 +67,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         dest = name[2:].replace("-", "_")
         if kind == "flag":
             group.addoption(name, action="store_true", dest=dest, help=help_text)
-        elif kind == "mode":
-            group.addoption(name, dest=dest, default=default, choices=RECORD_MODES, help=help_text)
+        elif kind in ("mode", "dir"):
+            choices = RECORD_MODES if kind == "mode" else None
+            group.addoption(name, dest=dest, default=default, choices=choices, help=help_text)
         else:
             parser.addini(name, help_text, type=kind, default=default)  # type: ignore[arg-type]
 
@@ -79,7 +82,9 @@ def pytest_configure(config: pytest.Config) -> None:
         quiet_environment()
     # The conformance suite and the hygiene report are plugins of their own, loaded when
     # asked for (registered in this order, so the hygiene report prints first).
-    helpers: list[Any] = []
+    from crewstream_testing.view.report import ViewReports  # failure views: on by default
+
+    helpers: list[Any] = [ViewReports.from_config(config)]
     if config.getoption("crewstream_conformance", False):
         from crewstream_testing._conformance_item import ConformanceRun
 
@@ -119,7 +124,7 @@ def marker_options(item: pytest.Item) -> MarkerOptions:
     try:
         return MarkerOptions.from_marker(marker.args, marker.kwargs, item.nodeid)
     except CrewstreamUsageError as exc:  # a typo: the message alone, no traceback of ours
-        pytest.fail(f"crewstream: {exc}", pytrace=False)
+        raise pytest.fail.Exception(f"crewstream: {exc}", pytrace=False) from None
 
 
 def pytest_collection_modifyitems(
@@ -281,6 +286,7 @@ def pytest_runtest_call(item: pytest.Item) -> Generator[None, None, None]:
             clock.release_clocks()
     binding = item.stash.get(_BINDING, None)
     problem = None if binding is None else binding.failure()
+    problem = item.config.stash[_HELPERS][0].after(item.nodeid, binding, problem)  # the views
     if problem is not None:
         pytest.fail(f"crewstream: {problem}", pytrace=False)
     return result
