@@ -9,6 +9,7 @@ from __future__ import annotations
 import builtins
 import contextlib
 import importlib
+import shlex
 from pathlib import Path
 from typing import Any
 
@@ -16,9 +17,16 @@ RECORD_FLAG = "--crewstream-record"
 """The command-line flag that sets the record mode; every "how to re-record" text names it."""
 
 
+ROOTDIR_NOTE = "  # from the rootdir"
+"""Ends every fix line that names a test: pytest node ids are relative to the rootdir."""
+
+
 def rerecord_command(test_id: str = "", mode: str = "all") -> str:
-    """The command that runs ``test_id`` in record mode ``mode``: ``pytest --crewstream-record=all <id>``."""
-    return f"pytest {RECORD_FLAG}={mode} {test_id}".rstrip()
+    """The command that runs ``test_id`` in record mode ``mode``: ``pytest --crewstream-record=all <id>``.
+
+    The id is shell-quoted when it needs to be (``'tests/test_x.py::test_p[a b/c]'``).
+    """
+    return f"pytest {RECORD_FLAG}={mode} {shlex.quote(test_id) if test_id else ''}".rstrip()
 
 
 def rerecord_hint(
@@ -29,8 +37,9 @@ def rerecord_hint(
     ``test_id`` is the pytest node id (empty when unknown, e.g. outside a test);
     ``mode`` the record mode that fixes the problem (``all`` re-records,
     ``once`` records a missing cassette, ``new_episodes`` adds new calls).
+    A line naming a test says that it runs from the rootdir (``ROOTDIR_NOTE``).
     """
-    return f"  {purpose}: {rerecord_command(test_id, mode)}"
+    return f"  {purpose}: {rerecord_command(test_id, mode)}{ROOTDIR_NOTE if test_id else ''}"
 
 
 class CrewstreamError(Exception):

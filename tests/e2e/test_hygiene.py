@@ -149,7 +149,7 @@ def test_a_partly_used_cassette_fails_unless_the_marker_allows_it(
             " the test replayed 1 of its 2 stream(s)",
             "  first stream never replayed: 1 (flow, * frames)",
             "  if the test means to use part of the cassette: @pytest.mark.crewstream(allow_unused=True)",
-            "  to drop the unused streams: pytest --crewstream-record=all test_partial.py::test_strict",
+            "  to drop the unused streams: pytest --crewstream-record=all test_partial.py::test_strict  # from the rootdir",
         ]
     )
     # A different first stream is still a mismatch, allow_unused or not.
@@ -209,6 +209,6 @@ def test_recorded_llm_calls_never_replayed_fail_unless_allowed(
             " 1 of its 2 recorded LLM call(s) never replayed",
             "  first call never replayed: 1 (model 'gpt-4o-mini', last message 'second question')",
             "  if the test means to use part of the cassette: @pytest.mark.crewstream(allow_unused=True)",
-            "  to drop the unused calls: pytest --crewstream-record=all test_calls.py::test_strict",
+            "  to drop the unused calls: pytest --crewstream-record=all test_calls.py::test_strict  # from the rootdir",
         ]
     )

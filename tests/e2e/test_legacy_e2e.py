@@ -139,7 +139,7 @@ def test_record_then_replay_every_entry_point_then_first_divergent_chunk(
             "crewstream: the recorded streams differ from cassette */cassettes/test_app/test_kickoff.jsonl (record mode 'once')",
             "stream 0 (crew): first divergent chunk 12 (task 0, agent 'Writer', text):",
             "  content: 'Five' -> 'Six'",
-            "  to accept the new recording: pytest --crewstream-record=all test_app.py::test_kickoff",
+            "  to accept the new recording: pytest --crewstream-record=all test_app.py::test_kickoff  # from the rootdir",
         ]
     )
     assert cassette(project, "test_kickoff").read_bytes() == recorded["test_kickoff"]

@@ -108,7 +108,7 @@ def test_record_with_the_server_then_replay_offline_then_miss_on_a_new_prompt(
             "E *     user: 'Say hello to Bob'",
             "E *   nearest recorded request: llm_call 0 (unused), recorded -> now:",
             "E *     messages.0.content: 'Say hello to Ada' -> 'Say hello to Bob'",
-            "E *   re-record with: pytest --crewstream-record=all test_app.py::test_llm_stream"
+            "E *   re-record with: pytest --crewstream-record=all test_app.py::test_llm_stream  # from the rootdir"
             "  (or --crewstream-record=new_episodes to add the new call)",
         ]
     )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shlex
 import subprocess
 import sys
 from pathlib import Path
@@ -64,7 +65,7 @@ def test_record_once_replay_then_first_divergence(project: pytest.Pytester) -> N
             "crewstream: the recorded streams differ from cassette */cassettes/test_app/test_stream.jsonl (record mode 'once')",
             "stream 0 (flow): first divergence at frame 3 (flow/method_execution_finished):",
             "  data.result: 'hello' -> 'goodbye'",
-            "  to accept the new recording: pytest --crewstream-record=all test_app.py::test_stream",
+            "  to accept the new recording: pytest --crewstream-record=all test_app.py::test_stream  # from the rootdir",
         ]
     )
     # the failure is focused: no dump of the stream
@@ -85,7 +86,7 @@ def test_none_mode_fails_on_a_missing_cassette_naming_path_and_flag(
     result.stdout.fnmatch_lines(
         [
             "crewstream: cassette */cassettes/test_app/test_stream.jsonl does not exist and the record mode is 'none'.",
-            "  record it with: pytest --crewstream-record=once test_app.py::test_stream",
+            "  record it with: pytest --crewstream-record=once test_app.py::test_stream  # from the rootdir",
         ]
     )
     assert not cassette(project).exists()
@@ -235,3 +236,21 @@ def test_same_named_tests_in_two_classes_get_two_cassettes(project: pytest.Pytes
     )
     names = sorted(p.name for p in (project.path / "cassettes" / "test_app").iterdir())
     assert names == ["TestOne_test_stream.jsonl", "TestTwo_test_stream.jsonl"]
+
+
+def test_fix_line_names_the_test_shell_quoted_from_the_rootdir(inner: pytest.Pytester) -> None:
+    app = APP.replace(
+        "def test_stream(", '@pytest.mark.parametrize("case", ["a b/c"])\ndef test_stream(case, '
+    )
+    inner.makepyfile(test_app=app.format(greeting="hello"))
+    inner.runpytest("-p", "no:cacheprovider", "--crewstream-record=once").assert_outcomes(passed=1)
+    inner.makepyfile(test_app=app.format(greeting="goodbye"))
+    diverged = inner.runpytest("-p", "no:cacheprovider")
+    diverged.assert_outcomes(failed=1)
+    fix = "  to accept the new recording: pytest --crewstream-record=all 'test_app.py::test_stream[a b/c]'  # from the rootdir"
+    diverged.stdout.fnmatch_lines([fix])
+    # the line runs as printed, from the rootdir
+    command = shlex.split(fix.split(": ", 1)[1], comments=True)
+    assert command[0] == "pytest"
+    inner.runpytest("-p", "no:cacheprovider", *command[1:]).assert_outcomes(passed=1)
+    inner.runpytest("-p", "no:cacheprovider").assert_outcomes(passed=1)

@@ -292,7 +292,7 @@ def test_a_changed_prompt_misses_with_the_nearest_recording_and_the_fix(
         "    user: 'Summarize the channels'\n"
         "  nearest recorded request: llm_call 0 (unused), recorded -> now:\n"
         "    messages.0.content: 'Summarize the frames' -> 'Summarize the channels'\n"
-        "  re-record with: pytest --crewstream-record=all tests/x.py::test_x"
+        "  re-record with: pytest --crewstream-record=all tests/x.py::test_x  # from the rootdir"
         "  (or --crewstream-record=new_episodes to add the new call)"
     )
     assert tape.misses == [raised.value]
