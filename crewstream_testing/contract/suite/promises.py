@@ -52,6 +52,16 @@ _LIVE_PROJECTIONS = (
     "exhaustion every projection replays from the cached frames), or consume session.events and "
     "filter by channel yourself."
 )
+_LEGACY_TASK_INFO = (
+    "The crew's chunk handler reads a task-info dict the crew never updates: every chunk says "
+    "task_index 0 with an empty task_name and task_id (agent_role and agent_id are right). Tell "
+    "the tasks apart by agent, or use the frame streams (Flow.stream_events), whose events carry them."
+)
+_LEGACY_MERGED_TWICE = (
+    "kickoff_for_each_async's merged output registers its own event-bus chunk handler and also "
+    "forwards every chunk of the per-input outputs it consumes: each chunk arrives twice. "
+    "crewstream stores the copies last, marked repeat: true (docs/legacy-streams.md)."
+)
 _TURN_SEQ = (
     "seq comes from an emission counter held in a ContextVar, which the turn's flow_started resets: "
     "conversation_turn_started carries the counter from before the reset (e.g. 2), flow_started "
@@ -208,6 +218,40 @@ PROMISES: tuple[Promise, ...] = (
         "parallel listeners",
         "parallel @listen methods (async, sync ones running in threads, and threads each running an "
         "Agent) give conforming streams",
+    ),
+    # legacy chunk streams (suite/legacy.py, docs/legacy-streams.md)
+    Promise(
+        "legacy.kickoff",
+        "legacy chunk streams",
+        "Crew(stream=True).kickoff() returns a CrewStreamingOutput whose .result raises RuntimeError "
+        "until its chunks are consumed; its TEXT and TOOL_CALL chunks keep check_chunks' rules",
+    ),
+    Promise(
+        "legacy.task-info",
+        "legacy chunk streams",
+        "each chunk carries the index, name and id of the task it belongs to",
+        _LEGACY_TASK_INFO,
+    ),
+    Promise(
+        "legacy.async",
+        "legacy chunk streams",
+        "kickoff_async() and akickoff() return outputs that stream the same chunks with async for",
+    ),
+    Promise(
+        "legacy.for-each",
+        "legacy chunk streams",
+        "kickoff_for_each() returns one CrewStreamingOutput per input, each with its own chunks",
+    ),
+    Promise(
+        "legacy.merged",
+        "legacy chunk streams",
+        "kickoff_for_each_async() returns one merged output whose .results hold every input's CrewOutput",
+    ),
+    Promise(
+        "legacy.merged-once",
+        "legacy chunk streams",
+        "the merged output yields each chunk of its inputs once",
+        _LEGACY_MERGED_TWICE,
     ),
 )
 """Every promise the suite checks, in report order."""

@@ -16,7 +16,7 @@ from typing import Any
 
 from crewstream_testing.cassette import crewai_version
 from crewstream_testing.contract.routes import Routes, RouteSpec, resolve_routes
-from crewstream_testing.contract.suite import agents, concurrency, entry_points, lifecycle
+from crewstream_testing.contract.suite import agents, concurrency, entry_points, legacy, lifecycle
 from crewstream_testing.contract.suite.lab import SCENARIOS, Lab, Unavailable
 from crewstream_testing.contract.suite.promises import (
     BROKEN,
@@ -29,7 +29,7 @@ from crewstream_testing.errors import CrewstreamUsageError
 from crewstream_testing.files import atomic_write
 
 # the scenario modules register their scenarios when imported, in report order
-_SCENARIO_MODULES = (entry_points, agents, lifecycle, concurrency)
+_SCENARIO_MODULES = (entry_points, agents, lifecycle, concurrency, legacy)
 
 
 @contextlib.contextmanager
