@@ -8,17 +8,25 @@ test deselected with ``-k``/``-m``, skipped or failing: it still exists). Only
 the directories of test modules collected whole are searched
 (``<cassette dir>/<module name>/``), so running part of a suite never reports
 the cassettes of the part that did not run.
+
+Pruning deletes only what crewstream wrote: a ``.jsonl`` whose first line is a
+crewstream cassette header, and temporary files of interrupted writes older
+than the run (a newer one may be another process's write in flight), never a
+symlink and never anything outside the searched cassette directories.
 """
 
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from crewstream_testing.cassette import Cassette
+import orjson
+
+from crewstream_testing.cassette import FORMAT_NAME, Cassette
 from crewstream_testing.errors import rerecord_hint
 from crewstream_testing.files import CASSETTE_SUFFIX, TEMPORARY_PREFIX
 
@@ -36,14 +44,27 @@ class CassetteUsage:
     roots: set[str] = field(default_factory=set)
     claimed: set[str] = field(default_factory=set)
     incomplete: list[str] = field(default_factory=list)
+    started: float = field(default_factory=time.time)
+    """When the run began: only temporary files older than this are deleted."""
+    sharers: dict[str, list[str]] = field(default_factory=dict)
+    """Cassette -> the test ids that claim it (an explicit shared ``cassette=``)."""
 
     def add_root(self, directory: Path) -> None:
         """Search ``directory`` for unused cassettes (every test that could use them was collected)."""
         self.roots.add(_key(directory))
 
-    def claim(self, path: Path) -> None:
-        """A collected test maps to cassette ``path``."""
-        self.claimed.add(_key(path))
+    def claim(self, path: Path, test_id: str = "") -> None:
+        """A collected test (``test_id``) maps to cassette ``path``."""
+        key = _key(path)
+        self.claimed.add(key)
+        if test_id:
+            tests = self.sharers.setdefault(key, [])
+            if test_id not in tests:
+                tests.append(test_id)
+
+    def shared(self) -> dict[str, list[str]]:
+        """Cassettes more than one collected test claims, with their test ids (sorted)."""
+        return {path: sorted(ids) for path, ids in sorted(self.sharers.items()) if len(ids) > 1}
 
     def mark_incomplete(self, reason: str) -> None:
         """Collection went wrong: report, but never delete."""
@@ -56,6 +77,7 @@ class CassetteUsage:
             "roots": sorted(self.roots),
             "claimed": sorted(self.claimed),
             "incomplete": self.incomplete,
+            "sharers": self.sharers,
         }
 
     def merge(self, data: Any) -> None:
@@ -69,6 +91,13 @@ class CassetteUsage:
         for reason in data.get("incomplete") or []:
             if isinstance(reason, str):
                 self.mark_incomplete(reason)
+        sharers = data.get("sharers")
+        if isinstance(sharers, dict):
+            for path, ids in sharers.items():
+                if isinstance(path, str) and isinstance(ids, list):
+                    for test_id in ids:
+                        if isinstance(test_id, str):
+                            self.claim(Path(path), test_id)
 
     # -- what is unused ----------------------------------------------------------------
     def _files(self) -> Iterable[Path]:
@@ -95,6 +124,20 @@ class CassetteUsage:
         """Temporary files of writes that never finished (the process was killed), sorted."""
         return sorted(path for path in self._files() if path.name.startswith(TEMPORARY_PREFIX))
 
+    def deletable(self, paths: Iterable[Path]) -> list[Path]:
+        """Of ``paths``, the files prune may delete: crewstream cassettes and stale temporaries."""
+        chosen = []
+        for path in paths:
+            if path.is_symlink() or not path.is_file():
+                continue
+            if path.name.startswith(TEMPORARY_PREFIX):
+                with_mtime = _mtime(path)
+                if with_mtime is not None and with_mtime < self.started:
+                    chosen.append(path)
+            elif is_crewstream_cassette(path):
+                chosen.append(path)
+        return chosen
+
     def report(self, *, prune: bool, rootdir: Path) -> list[str]:
         """The lines to print; with ``prune`` the unused files are deleted first."""
         unused = self.unused()
@@ -105,7 +148,7 @@ class CassetteUsage:
             lines.extend(f"  {reason}" for reason in self.incomplete)
             prune = False
         if prune:
-            deleted = delete(sorted(unused + leftovers), within=self.roots)
+            deleted = delete(self.deletable(sorted(unused + leftovers)), within=self.roots)
             if deleted:
                 lines.append(f"crewstream: deleted {len(deleted)} unused cassette file(s):")
                 lines.extend(f"  {_show(path, rootdir)}" for path in deleted)
@@ -126,17 +169,52 @@ class CassetteUsage:
             lines.append("  delete them with: pytest --crewstream-prune")
         else:
             lines.append("crewstream: no unused cassettes")
+        for path, tests in self.shared().items():
+            lines.append(
+                f"crewstream: {len(tests)} tests share cassette {_show(Path(path), rootdir)}:"
+            )
+            lines.extend(f"  {test_id}" for test_id in tests)
         return lines
+
+
+def _mtime(path: Path) -> float | None:
+    try:
+        return path.stat().st_mtime
+    except OSError:
+        return None
+
+
+def is_crewstream_cassette(path: Path) -> bool:
+    """Whether the first line of ``path`` is a crewstream cassette header."""
+    try:
+        with path.open("rb") as handle:
+            first = handle.readline(1 << 16)
+        record = orjson.loads(first)
+    except (OSError, ValueError):
+        return False
+    return (
+        isinstance(record, dict)
+        and record.get("kind") == "header"
+        and record.get("format") == FORMAT_NAME
+    )
+
+
+def _within(path: Path, roots: Sequence[str]) -> bool:
+    key = _key(path)
+    return any(key == root or key.startswith(root + os.sep) for root in roots)
 
 
 def delete(paths: Sequence[Path], within: Iterable[str] = ()) -> list[Path]:
     """Delete files (missing ones are skipped) and the directories they leave empty.
 
-    A directory is removed only when it is one of ``within`` or inside one.
+    A file is deleted only when, symlinks resolved, it lies inside one of
+    ``within``; a directory is removed only when it is one of ``within`` or inside one.
     """
     roots = list(within)
     deleted: list[Path] = []
     for path in paths:
+        if not _within(path.resolve(), roots):
+            continue
         try:
             path.unlink()
         except FileNotFoundError:
