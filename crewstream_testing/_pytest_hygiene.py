@@ -10,6 +10,7 @@ the cassettes of its collected tests and sends them to the controller through
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -60,6 +61,17 @@ def network_guarded(item: pytest.Item, marker_record: Callable[[pytest.Item], st
     except (CrewstreamError, pytest.fail.Exception):
         return False  # the test fails on its own with the marker's message
     return mode == "none"
+
+
+def network_guard(
+    item: pytest.Item, marker_record: Callable[[pytest.Item], str | None]
+) -> contextlib.AbstractContextManager[object]:
+    """A ``NetworkGuard`` for ``item`` when ``network_guarded`` says so, else a no-op context."""
+    if not network_guarded(item, marker_record):
+        return contextlib.nullcontext()
+    from crewstream_testing.netguard import NetworkGuard
+
+    return NetworkGuard()
 
 
 def allowed_dirs(config: pytest.Config) -> list[Path]:
@@ -129,7 +141,7 @@ class CassetteHygiene:
             path = self.cassette_of(item)
         except CrewstreamUsageError:
             return  # the test fails with this error when it runs
-        self.usage.claim(path)
+        self.usage.claim(path, item.nodeid)
 
     def pytest_deselected(self, items: list[pytest.Item]) -> None:
         for item in items:
@@ -169,12 +181,12 @@ class CassetteHygiene:
             terminalreporter.write_line(line)
 
 
-def resolve_cassette(item: pytest.Item, cassette: str | None) -> Path:
+def resolve_cassette(item: pytest.Item, cassette: str | None, *, warn: bool = False) -> Path:
     """The cassette of ``item``: derived from its test id, or the marker's ``cassette=``, confined.
 
     Inside rootdir (or a directory of ``crewstream_allowed_cassette_dirs``), else
     ``CrewstreamUsageError``. A cassette found only at the path crewstream used
-    to derive is read from there, with a warning saying how to move it.
+    to derive is read from there (with ``warn``, the test warns how to move it).
     """
     from crewstream_testing.files import legacy_cassette_path
 
@@ -189,6 +201,8 @@ def resolve_cassette(item: pytest.Item, cassette: str | None) -> Path:
     path = confine(path, config.rootpath, allowed=allowed_dirs(config), what=what)
     old = legacy_cassette_path(test_file, name, **where)  # type: ignore[arg-type]
     if old is not None and not path.exists() and old.is_file():
+        if not warn:
+            return old
         item.warn(
             pytest.PytestWarning(
                 f"crewstream: the cassette of {item.nodeid} is at its old path {old}; it is read "
