@@ -161,11 +161,11 @@ def crewstream_hermetic(
         yield
 
 
-def cassette_of(item: pytest.Item, options: MarkerOptions) -> Path:
+def cassette_of(item: pytest.Item, options: MarkerOptions, warn: bool = False) -> Path:
     """The cassette of ``item`` (``crewstream_cassette_dir``, the marker's ``cassette=``, the test name), confined."""
     from crewstream_testing._pytest_hygiene import resolve_cassette
 
-    return resolve_cassette(item, options.cassette)
+    return resolve_cassette(item, options.cassette, warn=warn)
 
 
 @pytest.fixture
@@ -182,7 +182,7 @@ def stream_recorder(
     try:  # a marker typo, a bad cassette (file:line, fix) or lock: the message, no traceback of ours
         options = marker_options(item)
         binding = CassetteBinding.for_test(
-            cassette_of(item, options),
+            cassette_of(item, options, warn=True),
             options,
             cli_mode=config.getoption("crewstream_record"),
             ini=config.getini,
@@ -254,13 +254,9 @@ def pytest_runtest_makereport(
 def pytest_runtest_protocol(
     item: pytest.Item, nextitem: pytest.Item | None
 ) -> Generator[None, Any, Any]:
-    from crewstream_testing._pytest_hygiene import network_guarded
+    from crewstream_testing._pytest_hygiene import network_guard
 
-    if not network_guarded(item, lambda item: marker_options(item).record):
-        return (yield)
-    from crewstream_testing.netguard import NetworkGuard
-
-    with NetworkGuard():
+    with network_guard(item, lambda item: marker_options(item).record):
         return (yield)
 
 
