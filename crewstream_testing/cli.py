@@ -38,7 +38,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="crewstream",
         description="Inspect, compare and check CrewAI stream cassettes.",
-        epilog="exit codes: 0 ok, 1 differences or violations found, 2 usage error or unreadable input",
+        epilog="exit codes: 0 ok, 1 differences or violations found, 2 usage error or unreadable input, 3 (check) only warnings: a 0-frame or abandoned stream",
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 

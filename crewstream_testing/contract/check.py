@@ -57,6 +57,17 @@ class StreamCheck:
     violations: list[Violation]
     seconds: float = 0.0
 
+    @property
+    def warning(self) -> str | None:
+        """A stream that conforms but checked nothing: 0 frames, or abandoned (``incomplete``)."""
+        if self.ending is None or self.source in CHUNK_SOURCES:
+            return None
+        if self.ending == "incomplete":
+            return f"ended incomplete after {self.frames} frames: abandoned, neither consumed to the end nor closed"
+        if self.frames == 0:
+            return f"0 frames (ended: {self.ending}): nothing of the stream was recorded"
+        return None
+
 
 @dataclass
 class FileCheck:
@@ -74,6 +85,10 @@ class FileCheck:
     @property
     def frames(self) -> int:
         return sum(stream.frames for stream in self.streams)
+
+    @property
+    def warnings(self) -> int:
+        return sum(stream.warning is not None for stream in self.streams)
 
 
 def discover(paths: Sequence[str | os.PathLike[str]]) -> list[Path]:
@@ -268,7 +283,8 @@ def report_lines(results: Sequence[FileCheck], *, shown: int = DEFAULT_SHOWN) ->
         count = len(result.streams)
         what = f"{count} stream{'s' if count != 1 else ''}, {result.frames} frames"
         if not result.violations:
-            yield f"{name}  ok      {what}"
+            yield f"{name}  {'WARNING' if result.warnings else 'ok     '} {what}"
+            yield from (f"    {s.label}: {s.warning}" for s in result.streams if s.warning)
             continue
         yield f"{name}  FAILED  {what}: {_plural(result.violations, 'violation')}"
         for stream in result.streams:
@@ -296,7 +312,7 @@ def summary(results: Sequence[FileCheck]) -> str:
     failing = [result for result in results if result.violations]
     unreadable = [result for result in results if result.error is not None]
     head = f"checked {_plural(len(results), 'file')}, {_plural(streams, 'stream')}, {_plural(frames, 'frame')}"
-    if not failing and not unreadable:
+    if not failing and not unreadable and not any(result.warnings for result in results):
         return f"{head}: all conform to the streaming contract"
     parts = []
     if failing:
@@ -304,6 +320,9 @@ def summary(results: Sequence[FileCheck]) -> str:
         parts.append(f"{_plural(total, 'violation')} in {_plural(len(failing), 'file')}")
     if unreadable:
         parts.append(f"{_plural(len(unreadable), 'unreadable file')}")
+    warned = sum(result.warnings for result in results)
+    if warned:
+        parts.append(f"{_plural(warned, 'warning')} (0 frames or abandoned streams)")
     return f"{head}: {'; '.join(parts)}"
 
 
@@ -414,7 +433,10 @@ def run_check(
     progress_stream: TextIO | None = None,
     routes: Routes | RouteSpec | None = None,
 ) -> int:
-    """Check ``paths``, print the report to ``out``; exit code 0 (all conform), 1 (violations), 2 (unreadable).
+    """Check ``paths``, print the report to ``out``; the exit code.
+
+    0: all conform; 1: violations; 2: an unreadable file; 3: no violation, but a
+    warning (a stream with 0 frames, or one that ended ``incomplete``).
 
     ``routes`` extends the built-in channel routes (the CLI hands in the
     ``crewstream_channel_routes`` hooks' routes).
@@ -440,4 +462,6 @@ def run_check(
         out.write(f"JUnit XML report: {junitxml}\n")
     if any(result.error is not None for result in results):
         return 2
-    return 1 if any(result.violations for result in results) else 0
+    if any(result.violations for result in results):
+        return 1
+    return 3 if any(result.warnings for result in results) else 0

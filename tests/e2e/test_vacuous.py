@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from crewstream_testing.cassette import Cassette
@@ -9,6 +11,8 @@ from crewstream_testing.cassette import Cassette
 pytest_plugins = ["pytester"]
 
 FLOW = """
+from pathlib import Path
+
 import pytest
 from crewai.flow import Flow, listen, start
 
@@ -189,3 +193,46 @@ def test_closed_early(stream_recorder):
     (stream,) = cassette.streams
     assert stream.outcome == "closed"
     assert [f.type for f in stream.frames][-1] == "method_execution_finished"
+
+
+def test_check_warns_about_zero_frame_and_incomplete_streams(tmp_path: Path) -> None:
+    import io
+
+    import orjson
+
+    from crewstream_testing.cli import main
+
+    bundled = Path(__file__).resolve().parents[2] / "cassettes" / "llm_stream.jsonl"
+    lines = [orjson.loads(line) for line in bundled.read_bytes().splitlines()]
+    header, opened, end = lines[0], lines[1], next(r for r in lines if r["kind"] == "end")
+    frames = [r for r in lines if r["kind"] == "frame"][:3]
+
+    def write(name: str, records: list[dict[str, object]]) -> Path:
+        path = tmp_path / name
+        path.write_bytes(
+            b"".join(orjson.dumps(r, option=orjson.OPT_SORT_KEYS) + b"\n" for r in records)
+        )
+        return path
+
+    empty = write("empty.jsonl", [header, opened, {**end, "outcome": "closed", "result": None}])
+    abandoned = write(
+        "abandoned.jsonl",
+        [header, opened, *frames, {**end, "outcome": "incomplete", "result": None}],
+    )
+    out = io.StringIO()
+    assert main(["check", str(empty), str(abandoned)], out=out) == 3
+    report = out.getvalue().splitlines()
+    assert f"{abandoned}  WARNING 1 stream, 3 frames" in report
+    assert (
+        "    stream 0 (llm): ended incomplete after 3 frames: abandoned, neither consumed to the end nor closed"
+        in report
+    )
+    assert f"{empty}      WARNING 1 stream, 0 frames" in report
+    assert (
+        "    stream 0 (llm): 0 frames (ended: closed): nothing of the stream was recorded" in report
+    )
+    assert (
+        report[-1]
+        == "checked 2 files, 2 streams, 3 frames: 2 warnings (0 frames or abandoned streams)"
+    )
+    assert main(["check", str(bundled)], out=io.StringIO()) == 0
