@@ -205,7 +205,8 @@ def test_progress_bar_only_on_a_terminal(tmp_path: Path) -> None:
     out = io.StringIO()
     assert run_check([str(CASSETTES)], out, progress_stream=terminal) == 0
     shown = terminal.getvalue()
-    assert "\r[" in shown and "] 7/7 " in shown
+    count = len(list(Path(CASSETTES).glob("*.jsonl")))
+    assert "\r[" in shown and f"] {count}/{count} " in shown
     assert shown.endswith("\r")  # the bar is wiped before the report
     piped = io.StringIO()
     assert run_check([str(CASSETTES)], io.StringIO(), progress_stream=piped) == 0
