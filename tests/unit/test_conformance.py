@@ -607,6 +607,8 @@ def test_the_suite_reports_crewai_1_15_30_as_the_facts_describe(suite_report: An
         "crew.stream-restored",
         "close.sync-cancels",
         "projections.live",
+        "legacy.task-info",
+        "legacy.merged-once",
     }
     for result in suite_report.results:
         assert result.evidence, result.promise.id
