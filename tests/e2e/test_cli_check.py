@@ -268,15 +268,15 @@ def test_pytest_crewstream_conformance(pytester: pytest.Pytester, warm_crewai: N
         test_unrelated="def test_not_run():\n    raise AssertionError('not collected')\n"
     )
     result = pytester.runpytest("-p", "no:cacheprovider", "--crewstream-conformance", "-rA")
-    result.assert_outcomes(passed=28)
-    result.stdout.fnmatch_lines(["crewstream-conformance ............................ *"])
+    result.assert_outcomes(passed=34)
+    result.stdout.fnmatch_lines(["crewstream-conformance .................................. *"])
     result.stdout.fnmatch_lines(
         [
             "*crewstream conformance: known deviations of crewai 1.15.30*",
             "KNOWN DEVIATION close.sync-cancels: close() mid-stream cancels the run: later steps do not run",
             "  why: StreamSession.close() closes the frame generator*",
             "  evidence: close() after * frames (step_one running); steps that ran: *'step_two'*",
-            "24 held, 4 known deviations, 0 broken, 0 unavailable",
+            "28 held, 6 known deviations, 0 broken, 0 unavailable",
             "PASSED crewstream-conformance::llm.conforms",
         ]
     )
