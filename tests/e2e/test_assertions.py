@@ -408,3 +408,34 @@ def test_assertions_through_the_plugin(
             "E*>*seq=* llm/llm_stream_chunk 'Hello'*| seq=* llm/llm_thinking_chunk 'Hello'",
         ]
     )
+
+
+GATED_TWICE = """
+from crewai.flow import Flow, start
+from crewstream_testing.contract.suite import make_llm
+
+
+class Once(Flow):
+    @start()
+    def ask(self):
+        return make_llm(["Gated."], model="inner", stream=True).call("hi")
+
+
+def test_gated_twice(stream_recorder):
+    session = Once().stream_events()
+    assert stream_recorder.assert_result_gated(session) == "Gated."
+    stream_recorder.assert_result_gated(session)
+"""
+
+
+def test_assert_result_gated_refuses_a_consumed_session(inner: pytest.Pytester) -> None:
+    inner.makepyfile(test_inner=GATED_TWICE)
+    result = inner.runpytest("-p", "no:cacheprovider", "--crewstream-record=all")
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(
+        [
+            "E*CrewstreamUsageError: assert_result_gated() got a session already consumed (* frame(s) read): "
+            "gating can only be checked while a session is consumed; pass a fresh session "
+            "(call flow.stream_events() / llm.stream_events(...) again)"
+        ]
+    )

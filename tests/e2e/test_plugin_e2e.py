@@ -254,3 +254,33 @@ def test_fix_line_names_the_test_shell_quoted_from_the_rootdir(inner: pytest.Pyt
     assert command[0] == "pytest"
     inner.runpytest("-p", "no:cacheprovider", *command[1:]).assert_outcomes(passed=1)
     inner.runpytest("-p", "no:cacheprovider").assert_outcomes(passed=1)
+
+
+def test_an_xfailed_test_with_unused_fake_replies_stays_xfailed(inner: pytest.Pytester) -> None:
+    inner.makepyfile(
+        test_xfail="""
+import pytest
+
+
+@pytest.mark.xfail(reason="known bug", strict=True)
+def test_known_bug(fake_llm):
+    fake_llm.add("never", "an unused reply")
+    raise AssertionError("the bug")
+"""
+    )
+    result = inner.runpytest("-p", "no:cacheprovider")
+    result.assert_outcomes(xfailed=1)
+
+
+def test_a_corrupt_cassette_fails_with_the_message_alone(project: pytest.Pytester) -> None:
+    project.runpytest("-p", "no:cacheprovider", "--crewstream-record=once").assert_outcomes(
+        passed=1
+    )
+    path = cassette(project)
+    lines = path.read_bytes().splitlines()
+    path.write_bytes(b"\n".join([*lines[:2], b'{"kind": "frame", "stream": 0', *lines[3:]]) + b"\n")
+    result = project.runpytest("-p", "no:cacheprovider")
+    result.assert_outcomes(errors=1)
+    result.stdout.fnmatch_lines([f"crewstream: {path}:3: *"])
+    assert "crewstream_testing/" not in result.stdout.str()
+    assert "Traceback" not in result.stdout.str()
