@@ -303,7 +303,7 @@ def confine(
 def _outside(path: Path, resolved: Path, roots: Sequence[Path], what: str) -> Path:
     listed = "\n".join(f"  - {root}" for root in roots)
     raise CrewstreamUsageError(
-        f"{what} {str(path)!r} resolves to {str(resolved)!r}, outside the directories cassettes "
+        f"{what}: {str(path)!r} resolves to {str(resolved)!r}, outside the directories cassettes "
         f"may live in:\n{listed}\n  fix: use a path inside rootdir, or allow its directory in "
         f"the ini file:\n    {ALLOW_DIRS_KEY} =\n        {resolved.parent}"
     )
