@@ -386,11 +386,28 @@ class CassetteBinding:
                 + "\n"
                 + rerecord_hint(self.test_id)
             )
-        if appends and (
-            len(actual.streams) > len(expected.streams)
-            or len(actual.llm_calls) > len(expected.llm_calls)
-        ):
-            # the LLM tape put the cassette's recorded calls first: new ones are appended
-            actual.save(self.path)
+        merged = self._merged(expected, actual) if appends else None
+        if merged is not None:
+            merged.save(
+                self.path
+            )  # under the lock that read it: nothing another test added is lost
             return "written"
         return "matched"
+
+    def _merged(self, on_disk: Cassette, actual: Cassette) -> Cassette | None:
+        """``on_disk`` (read under the lock) plus what this test added, or None when it added nothing.
+
+        Added: streams past the cassette's end, and the LLM calls the tape did
+        not replay (it put the calls it read at ``start()`` first), unless an
+        equal call is on disk already (another test sharing the cassette made it).
+        """
+        replayed = len(self.tape.recorded) if self.tape is not None and self.tape.replay else 0
+        calls = [c for c in actual.llm_calls[replayed:] if c not in on_disk.llm_calls]
+        streams = actual.streams[len(on_disk.streams) :]
+        if not calls and not streams:
+            return None
+        return replace(
+            on_disk,
+            streams=[*on_disk.streams, *streams],
+            llm_calls=[*on_disk.llm_calls, *calls],
+        )
