@@ -33,6 +33,7 @@ import re
 import secrets
 import stat
 import sys
+import tempfile
 import time
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
@@ -52,6 +53,8 @@ __all__ = [
     "confine",
     "legacy_cassette_path",
     "lock_path",
+    "note_writer",
+    "run_writer",
     "safe_name",
 ]
 
@@ -279,6 +282,41 @@ def legacy_cassette_path(
         test_file, test_name, cassette=None, cassette_dir=cassette_dir, rootdir=rootdir
     )
     return None if old == new else old
+
+
+_writers: dict[str, str] = {}
+
+
+def _writer_file(path: Path) -> Path | None:
+    run = os.environ.get("PYTEST_XDIST_TESTRUNUID", "")  # shared by the workers of one xdist run
+    if not run.isalnum():
+        return None
+    digest = hashlib.sha256(os.fsencode(os.path.abspath(path))).hexdigest()[:16]
+    return Path(tempfile.gettempdir()) / f"crewstream-run-{run}" / digest
+
+
+def run_writer(path: Path) -> str | None:
+    """The test id that wrote cassette ``path`` earlier in this test run (xdist workers included), if any.
+
+    Call it, and ``note_writer``, under the cassette's lock.
+    """
+    where = _writer_file(path)
+    if where is None:
+        return _writers.get(os.path.abspath(path))
+    try:
+        return where.read_text(encoding="utf-8")
+    except OSError:
+        return None
+
+
+def note_writer(path: Path, test_id: str) -> None:
+    """Remember that ``test_id`` wrote cassette ``path`` in this test run."""
+    where = _writer_file(path)
+    if where is None:
+        _writers[os.path.abspath(path)] = test_id
+        return
+    where.parent.mkdir(mode=0o700, exist_ok=True)
+    where.write_text(test_id, encoding="utf-8")
 
 
 def _inside(path: Path, directory: Path) -> bool:
