@@ -36,7 +36,13 @@ from crewstream_testing.errors import (
     CrewstreamUsageError,
     rerecord_hint,
 )
-from crewstream_testing.files import cassette_lock, cassette_path, safe_name
+from crewstream_testing.files import (
+    cassette_lock,
+    cassette_path,
+    note_writer,
+    run_writer,
+    safe_name,
+)
 from crewstream_testing.hooks import Hooks, configure_recorder
 from crewstream_testing.hygiene import partial_use_message, unused_calls_message, unused_streams
 from crewstream_testing.kinds import (
@@ -164,6 +170,8 @@ class CassetteBinding:
     allow_incomplete: bool = False
     uncapture: Callable[[], None] | None = None
     closing_problems: list[str] = field(default_factory=list)
+    shared: bool = False
+    """The marker named the cassette (tests may share it on purpose)."""
     """Abandoned sessions ``stop()`` could not close (why, one line each)."""
 
     @classmethod
@@ -213,7 +221,7 @@ class CassetteBinding:
         """The binding of one test: mode, clock and redaction from the flag, the marker and the ini keys."""
         hooks = Hooks.current()
         mode = resolve_mode(cli_mode, options.record, ini("crewstream_record_mode"))
-        return cls.open(
+        binding = cls.open(
             path,
             mode,
             clock=options.clock or ini("crewstream_clock") or "virtual",
@@ -222,6 +230,8 @@ class CassetteBinding:
             test_id=test_id,
             options=options,
         )
+        binding.shared = options.cassette is not None
+        return binding
 
     def start(self) -> Recorder:
         """Serve the test's LLM calls from the cassette (or record them), as the mode says; the recorder.
@@ -360,7 +370,12 @@ class CassetteBinding:
     def _apply(self, actual: Cassette) -> str:
         action = record_action(self.mode, self.path.exists())
         if action == "write":
+            other = run_writer(self.path) if self.shared and self.path.exists() else None
+            if other is not None and other != self.test_id:
+                return self._second_writer(other, actual)
             actual.save(self.path)
+            if self.shared:
+                note_writer(self.path, self.test_id)
             return "written"
         if action == "missing":
             raise CassetteNotFoundError(
@@ -395,6 +410,19 @@ class CassetteBinding:
             )  # under the lock that read it: nothing another test added is lost
             return "written"
         return "matched"
+
+    def _second_writer(self, other: str, actual: Cassette) -> str:
+        # mode all, a shared cassette another test of this run wrote: the same streams, or a failure
+        lines = compare(Cassette.load(self.path), actual)
+        if not lines:
+            return "matched"
+        raise CassetteMismatchError(
+            f"tests {other!r} and {self.test_id!r} share cassette {self.path} (record mode "
+            f"{self.mode!r}) and recorded different streams; the second would overwrite the first\n"
+            + "\n".join(lines)
+            + "\n  fix: give each test its own cassette= (a shared cassette needs the same streams "
+            "from every test that records into it)"
+        )
 
     def _merged(self, on_disk: Cassette, actual: Cassette) -> Cassette | None:
         """``on_disk`` (read under the lock) plus what this test added, or None when it added nothing.
