@@ -158,3 +158,24 @@ def test_an_explicit_shared_cassette_works_and_unused_reports_the_sharing(
             "  test_shared.py::test_two",
         ]
     )
+
+
+@pytest.mark.parametrize("workers", [[], ["-n", "2"]])
+def test_two_tests_recording_different_streams_into_a_shared_cassette_fail(
+    inner: pytest.Pytester, workers: list[str]
+) -> None:
+    inner.makepyfile(test_shared=SHARED.replace("{one}", "one").replace("{two}", "two"))
+    result = inner.runpytest("-p", "no:cacheprovider", "--crewstream-record=all", *workers)
+    result.assert_outcomes(passed=1, failed=1)
+    cassette = inner.path / "cassettes" / "golden.jsonl"
+    first, second = (
+        ("test_shared.py::test_one", "test_shared.py::test_two")
+        if Cassette.load(cassette).streams[0].result == "said: one"
+        else ("test_shared.py::test_two", "test_shared.py::test_one")
+    )
+    result.stdout.fnmatch_lines(
+        [
+            f"*crewstream: tests {first!r} and {second!r} share cassette {cassette} (record mode "
+            "'all') and recorded different streams; the second would overwrite the first",
+        ]
+    )
