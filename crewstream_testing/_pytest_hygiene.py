@@ -139,7 +139,7 @@ class CassetteHygiene:
                 self.usage.mark_incomplete(str(exc).splitlines()[0])
         try:
             path = self.cassette_of(item)
-        except CrewstreamUsageError:
+        except (CrewstreamError, pytest.fail.Exception):
             return  # the test fails with this error when it runs
         self.usage.claim(path, item.nodeid)
 
