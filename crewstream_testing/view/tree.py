@@ -103,6 +103,11 @@ def print_tree(cassette: Any, out: TextIO, *, stream: int | None = None, width: 
         if record.error:
             ending += f" {record.error.get('type')}: {record.error.get('message')}"
         title = f"stream {index} ({record.source}): {len(record.frames)} frames, ended: {ending}"
-        if not tree.timed:
+        if record.chunks:  # a legacy Crew(stream=True) chunk stream has no spans
+            title = (
+                f"stream {index} ({record.source}): {len(record.chunks)} chunks, ended: {ending}"
+            )
+            title += " (a legacy chunk stream: `crewstream show` lists its chunks)"
+        elif not tree.timed:
             title += " (no timestamps: frame order only)"
         console.print(stream_tree(title, tree))
