@@ -73,6 +73,19 @@ stream 0 (kickoff): 31 frames, ended: result (no timestamps: frame order only)
     └── method write_short  [14-29]
         └── llm scripted-writer  [15-28]  'Frames arrive in order; channels route them; results wait f…'
 """,
+    "crew_kickoff": """\
+stream 0 (crew): 19 chunks, ended: result (a legacy chunk stream: `crewstream show` lists its chunks)
+""",
+    "crew_kickoff_async": """\
+stream 0 (crew_async): 19 chunks, ended: result (a legacy chunk stream: `crewstream show` lists its chunks)
+""",
+    "crew_for_each": """\
+stream 0 (crew): 19 chunks, ended: result (a legacy chunk stream: `crewstream show` lists its chunks)
+stream 1 (crew): 19 chunks, ended: result (a legacy chunk stream: `crewstream show` lists its chunks)
+""",
+    "crew_for_each_async": """\
+stream 0 (crew_async): 76 chunks, ended: result (a legacy chunk stream: `crewstream show` lists its chunks)
+""",
 }
 
 
