@@ -153,3 +153,30 @@ def test_a_crew_created_in_app_code_is_recorded_without_record(project: pytest.P
     chunks = [line for line in lines if line.startswith(b'{"agent_id"')]
     assert len(chunks) == 19
     assert b'"tool_id":"call_apps"' in chunks[0]
+
+
+SNAPSHOT_APP = """
+from fixtures.crew_app import TOPICS, make_crew
+
+
+def test_snapshot(crewstream_snapshot):
+    streaming = make_crew(line="{line}").kickoff(inputs=TOPICS[0])
+    for _ in streaming:
+        pass
+    assert crewstream_snapshot == streaming
+"""
+
+
+def test_crewstream_snapshot_stores_a_streaming_output_as_chunk_lines(
+    inner: pytest.Pytester,
+) -> None:
+    inner.makepyfile(test_snap=SNAPSHOT_APP.format(line="Five words."))
+    inner.runpytest("-p", "no:cacheprovider", "--snapshot-update").assert_outcomes(passed=1)
+    (stored,) = (inner.path / "__snapshots__").rglob("*.jsonl")
+    lines = stored.read_text().splitlines()
+    assert len(lines) == 14  # 7 tool-call fragments, 5 words of the researcher, 2 of the writer
+    assert lines[-1].startswith('{"agent_id":"<agent:2>","agent_role":"Writer","chunk_type":"text"')
+    assert '"content":" words."' in lines[-1]
+    inner.runpytest("-p", "no:cacheprovider").assert_outcomes(passed=1)
+    inner.makepyfile(test_snap=SNAPSHOT_APP.format(line="Six words."))
+    inner.runpytest("-p", "no:cacheprovider").assert_outcomes(failed=1)
