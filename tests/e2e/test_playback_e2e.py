@@ -29,6 +29,15 @@ from fixtures.sse_bridge import create_app, parse_sse
 RESULT = "Frames arrive in order; channels route them; results wait for the end."
 
 
+def run_loop(coroutine):
+    """asyncio.run leaves an unclosed loop behind under pytest-asyncio 1.5: a loop of our own."""
+    loop = asyncio.new_event_loop()
+    try:
+        return loop.run_until_complete(coroutine)
+    finally:
+        loop.close()
+
+
 def watch_crewai():
     """Every flow, method and LLM start crewai emits from now on."""
     seen = []
@@ -79,7 +88,7 @@ def test_live_bridge_runs_crewai():
     """The control: without playback the bridge runs the flow, and the watcher sees it."""
     seen = watch_crewai()
     app = create_app()
-    events = asyncio.run(sse_get(app))
+    events = run_loop(sse_get(app))
     crewai_event_bus.flush()
     assert events[-1] == ("done", {"result": RESULT})
     assert "flow_started" in seen and "llm_call_started" in seen
@@ -89,7 +98,7 @@ def test_live_bridge_runs_crewai():
 def test_bridge_through_playback():
     seen = watch_crewai()
     app = create_app()
-    events = asyncio.run(sse_get(app))
+    events = run_loop(sse_get(app))
     crewai_event_bus.flush()
     assert seen == []  # crewai's flow machinery was never entered
     tokens = "".join(payload["text"] for event, payload in events if event == "token")
@@ -103,9 +112,9 @@ def test_bridge_through_playback():
 @pytest.mark.crewstream(cassette="report_flow.jsonl", playback=True)
 def test_a_second_stream_is_not_in_the_cassette():
     app = create_app()
-    asyncio.run(sse_get(app))
+    run_loop(sse_get(app))
     with pytest.raises(Exception) as raised:
-        asyncio.run(sse_get(app))
+        run_loop(sse_get(app))
     assert type(raised.value).__name__ == "PlaybackExhaustedError"
 '''
 
@@ -116,7 +125,7 @@ from helpers import *
 @pytest.mark.crewstream(cassette="report_flow.jsonl", playback={"raise_at": 5})
 def test_flow_breaks_mid_stream():
     app = create_app()
-    events = asyncio.run(sse_get(app))
+    events = run_loop(sse_get(app))
     assert len(events) == 6
     assert events[-1] == ("error", {
         "type": "PlaybackFault",
@@ -131,7 +140,7 @@ def test_flow_breaks_mid_stream():
     playback={"raise_at": 12, "error": ConnectionResetError("upstream reset")},
 )
 def test_a_given_error_mid_stream():
-    events = asyncio.run(sse_get(create_app()))
+    events = run_loop(sse_get(create_app()))
     assert events[-1] == ("error", {"type": "ConnectionResetError", "message": "upstream reset"})
     assert len(events) == 13
 
@@ -139,7 +148,7 @@ def test_a_given_error_mid_stream():
 @pytest.mark.crewstream(cassette="report_flow.jsonl", playback={"disconnect_after": 3})
 def test_client_disconnects_after_three_frames():
     app = create_app()
-    events, complete = asyncio.run(asgi_get(app))
+    events, complete = run_loop(asgi_get(app))
     assert [event for event, _ in events] == ["flow", "custom", "flow"]
     assert complete is False
     stats = app.state.stats
@@ -229,7 +238,7 @@ CASSETTE = "test_permute/test_record_parallel.jsonl"
 )
 def test_bridge_under_other_interleavings(seed):
     app = create_app(flow_factory=ParallelFlow)
-    events = asyncio.run(sse_get(app))
+    events = run_loop(sse_get(app))
     texts = {}
     for event, payload in events:
         if event == "token":

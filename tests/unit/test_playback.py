@@ -26,6 +26,16 @@ REPORT_RESULT = "Frames arrive in order; channels route them; results wait for t
 NOT_DONE = "Streaming has not completed yet. Iterate over all frames before accessing result."
 
 
+def run_loop(coroutine: Any) -> Any:
+    """Run ``coroutine`` on a fresh event loop and close it (``asyncio.run`` leaves an unclosed
+    loop behind under pytest-asyncio 1.5, reported at the end of the session)."""
+    loop = asyncio.new_event_loop()
+    try:
+        return loop.run_until_complete(coroutine)
+    finally:
+        loop.close()
+
+
 def test_frames_are_crewai_stream_frames_with_the_cassettes_ids() -> None:
     from crewai.types.streaming import StreamFrame, StreamSession
 
@@ -217,7 +227,7 @@ def test_async_playback_behaves_as_crewais_async_session() -> None:
         assert type(played_session) is AsyncStreamSession
         return await scenario(ReportFlow().astream()), await scenario(played_session)
 
-    live, played = asyncio.run(both())
+    live, played = run_loop(both())
     assert played == live == (live[0], "No result available", True)
 
 
@@ -227,7 +237,7 @@ def test_async_playback_gives_the_result_after_exhaustion() -> None:
         frames = [frame async for frame in session]
         return len(frames), session.result
 
-    assert asyncio.run(drain()) == (31, REPORT_RESULT)
+    assert run_loop(drain()) == (31, REPORT_RESULT)
 
 
 def test_the_package_exports_playback() -> None:
@@ -261,7 +271,7 @@ def test_delays_shift_the_timestamps_of_later_frames() -> None:
         session = playback(REPORT, asynchronous=True, delay_before={2: 0.02}, pace=0.001)
         return [frame.timestamp async for frame in session]
 
-    stamps = asyncio.run(run())
+    stamps = run_loop(run())
     offsets = [round((t - EPOCH).total_seconds(), 6) for t in stamps]
     assert offsets[:4] == [0.0, 0.001, 0.022, 0.023]
 
@@ -271,7 +281,7 @@ def test_a_slow_consumer_leaves_the_recorded_timestamps() -> None:
         session = playback(REPORT, asynchronous=True, slow_consumer=0.001)
         return [frame.timestamp async for frame in session]
 
-    assert set(asyncio.run(run())) == {EPOCH}
+    assert set(run_loop(run())) == {EPOCH}
 
 
 def test_disconnect_cancels_the_consumers_task_after_k_frames() -> None:
@@ -288,7 +298,7 @@ def test_disconnect_cancels_the_consumers_task_after_k_frames() -> None:
         await session.aclose()
         return seen, task.cancelled(), session.is_cancelled
 
-    seen, cancelled, closed = asyncio.run(run())
+    seen, cancelled, closed = run_loop(run())
     assert (len(seen), cancelled) == (3, True)
     assert closed is True  # the consumer's aclose() after the cancellation, as a bridge does
 

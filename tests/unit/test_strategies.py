@@ -174,6 +174,10 @@ def test_a_generated_session_is_a_crewai_session_with_the_outcome() -> None:
 
     import asyncio
 
-    count, (played, recorded) = asyncio.run(drain())
+    loop = asyncio.new_event_loop()  # not asyncio.run: it leaves a loop behind under pytest-asyncio
+    try:
+        count, (played, recorded) = loop.run_until_complete(drain())
+    finally:
+        loop.close()
     assert count > 3
     assert played == recorded
