@@ -37,7 +37,13 @@ def warm_crewai() -> None:
             async for _ in Warm().astream():
                 pass
 
-        asyncio.run(consume())
+        # not asyncio.run: under pytest-asyncio 1.5 it leaves an unclosed loop behind, which a
+        # later test then reports as an unraisable ResourceWarning (an error under -W error)
+        loop = asyncio.new_event_loop()
+        try:
+            loop.run_until_complete(consume())
+        finally:
+            loop.close()
     # crewai's OpenAI provider (the openai SDK, its Rust JSON parser) for inner
     # runs that record real LLM calls against tests/crewstream_support/sse_server.py.
     import crewai.llms.providers.openai.completion  # noqa: F401
