@@ -182,7 +182,12 @@ class ViewReports:
         )
 
     def after(self, test_id: str, binding: Any, problem: str | None) -> str | None:
-        """The text to fail the test with (``problem`` and the failure view's line), or None."""
+        """The text to fail the test with (``problem`` and the failure view's line), or None.
+
+        ``binding`` is the test's ``CassetteBinding`` (None: the test records nothing).
+        """
+        if binding is None:
+            return problem
         path = Path(binding.path)
         if self.report_dir is not None:
             outcome = "ok" if problem is None else "failed"
