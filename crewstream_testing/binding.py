@@ -252,8 +252,11 @@ class CassetteBinding:
         )
         self.guard = NetworkGuard()
         self.tape.activate()
-        # Crew(stream=True) outputs the app creates are recorded without record()
-        self.unwatch = watch_outputs(self.recorder.record_output)
+        # Crew(stream=True) outputs the app creates are recorded without record() (capture
+        # 'all'); the hook stays on for 'explicit' too: it groups a merged output's chunks by input
+        self.unwatch = watch_outputs(
+            self.recorder.record_output if self.capture == "all" else lambda output: None
+        )
         if self.capture == "all":
             self.uncapture = watch_sessions(self.recorder.capture)
         if self.mode == "none":
