@@ -13,7 +13,7 @@ from crewstream_testing.llm import Chunk, FakeLLM, FakeRequest, reply, split_tex
 from crewstream_testing.normalize import normalize
 from crewstream_testing.recorder import Recorder
 
-pytestmark = pytest.mark.crewstream(hermetic=True)
+pytestmark = pytest.mark.usefixtures("crewstream_hermetic")  # isolation, no cassette
 
 
 def kinds(frames: list[Any]) -> list[str]:
