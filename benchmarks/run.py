@@ -30,7 +30,7 @@ from benchmarks.timing import load_average, machine_facts
 
 REPO = Path(__file__).resolve().parent.parent
 DEFAULT_OUTPUT = REPO / "docs" / "benchmarks.md"
-CREWAI_ROWS = frozenset({"recorder", "replay", "quiet", "compare"})
+CREWAI_ROWS = frozenset({"recorder", "replay", "quiet", "compare", "playback"})
 
 
 @dataclass(frozen=True)
@@ -134,7 +134,13 @@ def _row_functions(sizes: Sizes) -> dict[str, Callable[[], dict[str, Any]]]:
 
         return large_cassette(sizes.large_frames)
 
+    def playback() -> dict[str, Any]:
+        from benchmarks.bench_playback import playback_speed
+
+        return playback_speed(sizes.stream_chunks, sizes.stream_rounds)
+
     return {
+        "playback": playback,
         "large": large,
         "view": view,
         "compare": compare,
