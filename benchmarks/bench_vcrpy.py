@@ -314,7 +314,11 @@ def _frames(project: Project, name: str) -> dict[str, Any]:
 
 
 def _check_equal(project: Project, live: str, replay: str) -> None:
+    # timestamps aside: vcrpy's side runs on the real clock, its offsets differ run to run
     a, b = _frames(project, live), _frames(project, replay)
+    for frames in (a["frames"], b["frames"]):
+        for frame in frames:
+            frame.pop("timestamp", None)
     if a != b:
         raise RuntimeError(f"{replay} differs from the live run {live} in {project.root}")
 
@@ -328,7 +332,9 @@ def _cassette_bytes(project: Project) -> dict[str, int]:
 def measure_case(case: Case, *, reps: int, rounds: int) -> dict[str, Any]:
     project = _project(case, reps)
     try:
-        with SSEServer(lambda body: _answer(case), max_requests=10 * reps + 20) as server:
+        with SSEServer(
+            lambda body: _answer(case), max_requests=10 * reps + 20, idle_polls=1200
+        ) as server:
             project.env["BENCH_BASE_URL"] = server.url
             project.run("crewstream", "--crewstream-record=all")
             project.run("vcrpy", "--record-mode=all")
@@ -362,7 +368,7 @@ def measure_case(case: Case, *, reps: int, rounds: int) -> dict[str, Any]:
                         _check_equal(project, f"live-{side}-{rep}", f"{side}-{rep}")
         medians = {side: statistics.median(values) for side, values in times.items()}
         spread = {side: [min(values), max(values)] for side, values in times.items()}
-        return {
+        result = {
             "case": case.label,
             "median_seconds": medians,
             "range_seconds": spread,
@@ -371,8 +377,11 @@ def measure_case(case: Case, *, reps: int, rounds: int) -> dict[str, Any]:
             "cassette_bytes": _cassette_bytes(project),
             "tests_timed": {side: len(values) for side, values in times.items()},
         }
-    finally:
-        shutil.rmtree(project.root, ignore_errors=True)
+    except BaseException:
+        print(f"bench_vcrpy: the project is kept for a look: {project.root}", file=sys.stderr)
+        raise
+    shutil.rmtree(project.root, ignore_errors=True)
+    return result
 
 
 def measure_module(*, tests: int, rounds: int) -> dict[str, Any]:
@@ -380,7 +389,9 @@ def measure_module(*, tests: int, rounds: int) -> dict[str, Any]:
     case = Case("module", 50)
     project = _project(case, tests)
     try:
-        with SSEServer(lambda body: _answer(case), max_requests=4 * tests + 20) as server:
+        with SSEServer(
+            lambda body: _answer(case), max_requests=4 * tests + 20, idle_polls=1200
+        ) as server:
             project.env["BENCH_BASE_URL"] = server.url
             project.run("crewstream", "--crewstream-record=all")
             project.run("vcrpy", "--record-mode=all")
@@ -395,14 +406,17 @@ def measure_module(*, tests: int, rounds: int) -> dict[str, Any]:
                 _, seconds = project.run(side, *args)
                 wall[side].append(seconds)
         medians = {side: statistics.median(values) for side, values in wall.items()}
-        return {
+        result = {
             "tests": tests,
             "median_seconds": medians,
             "crewstream_over_vcrpy": medians["crewstream"] / medians["vcrpy"],
             "range_seconds": {s: [min(v), max(v)] for s, v in wall.items()},
         }
-    finally:
-        shutil.rmtree(project.root, ignore_errors=True)
+    except BaseException:
+        print(f"bench_vcrpy: the project is kept for a look: {project.root}", file=sys.stderr)
+        raise
+    shutil.rmtree(project.root, ignore_errors=True)
+    return result
 
 
 def run(*, quick: bool = False) -> dict[str, Any]:
