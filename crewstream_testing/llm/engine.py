@@ -276,6 +276,12 @@ def _complete(
 ) -> Any:
     if plan.usage:
         llm._track_token_usage_internal(plan.usage)
+    if plan.tool_runs:
+        returned = _run_recorded_tools(llm, plan, args)
+        if returned is not None:
+            return returned
+    if not plan.completes:
+        return plan.result
     if plan.tool_calls and args.available_functions:
         # What providers do when the caller hands them the functions: run the
         # first tool that answers and return its result (its own events included).
@@ -325,6 +331,35 @@ def _complete(
     if isinstance(result, str) and callable(after):
         result = after(formatted, result, args.from_agent)
     return result
+
+
+def _run_recorded_tools(llm: BaseLLM, plan: ReplyPlan, args: CallArgs) -> Any:
+    """Run the tools a provider ran inside the recorded call, as the provider runs them.
+
+    crewai's ``_handle_tool_execution`` runs the app's function with the
+    recorded arguments and emits ``tool_usage_started`` / ``finished`` and the
+    tool's completed event (or ``tool_usage_error`` and ``llm_call_failed``);
+    a value ends the call with it, ``None`` (the tool raised, or is missing)
+    lets the call go on to its recorded completion.
+    """
+    from crewstream_testing.llm.records import watch_functions
+
+    for run in plan.tool_runs:
+        seen: list[dict[str, Any]] = []
+        functions = watch_functions(args.available_functions, seen) or {}
+        arguments = run.get("arguments")
+        returned = llm._handle_tool_execution(
+            function_name=str(run.get("name")),
+            function_args=dict(arguments) if isinstance(arguments, Mapping) else {},
+            available_functions=functions,
+            from_task=args.from_task,
+            from_agent=args.from_agent,
+        )
+        if plan.check_tool_run is not None:
+            plan.check_tool_run(run, seen[0] if seen else None, returned)
+        if returned is not None:
+            return returned
+    return None
 
 
 def _emit_completed_as_recorded(llm: BaseLLM, plan: ReplyPlan, args: CallArgs) -> None:

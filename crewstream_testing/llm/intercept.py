@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import contextvars
 import functools
+import sys
 import threading
 from collections.abc import Callable
 from typing import Any, Protocol
@@ -28,7 +29,9 @@ from crewstream_testing.llm.records import (
     completed_record,
     error_record,
     result_record,
+    tool_run_record,
 )
+from crewstream_testing.recorder import to_jsonable
 
 
 class CallHandler(Protocol):
@@ -205,6 +208,7 @@ class Capture:
         self.record: dict[str, Any] = {
             "request": request,
             "chunks": [],
+            "tools": [],
             "completed": None,
             "result": None,
             "error": None,
@@ -212,6 +216,8 @@ class Capture:
         self.call_id: str | None = None
         self.failed_event: str | None = None
         self.token: Any = None
+        self.tool_ending: str | None = None
+        """A tool run just ended (``finished`` / ``error``): its own completed / failed event follows."""
 
     def __enter__(self) -> Capture:
         try:
@@ -249,14 +255,51 @@ class Capture:
                 # a retry starts the call again: keep only the last attempt
                 self.call_id = call_id
                 self.record["chunks"] = []
+                self.record["tools"] = []
                 self.record["completed"] = None
                 self.failed_event = None
+                self.tool_ending = None
+            return
+        if kind in _TOOL_EVENTS:
+            # crewai's _handle_tool_execution emits these with the LLM as source and no call_id
+            if self.call_id is not None:
+                self._tool_event(kind, event)
             return
         if call_id != self.call_id:
             return
         if kind in ("llm_stream_chunk", "llm_thinking_chunk"):
             self.record["chunks"].append(chunk_record(event))
         elif kind == "llm_call_completed":
+            if self.tool_ending == "finished":
+                self.tool_ending = None  # the tool run's own completed event (call_type tool_call)
+                return
             self.record["completed"] = completed_record(event)
         elif kind == "llm_call_failed":
+            if self.tool_ending == "error":
+                self.tool_ending = None  # the tool run's own failed event
+                return
             self.failed_event = getattr(event, "error", None)
+
+    def _tool_event(self, kind: str, event: Any) -> None:
+        tools: list[dict[str, Any]] = self.record["tools"]
+        if kind == "tool_usage_started":
+            tools.append(tool_run_record(event, len(self.record["chunks"])))
+            self.tool_ending = None
+            return
+        if not tools or tools[-1]["outcome"] is not None:
+            return
+        if kind == "tool_usage_finished":
+            tools[-1]["outcome"] = {"output": to_jsonable(event.output)}
+            self.tool_ending = "finished"
+        else:
+            # emitted inside crewai's ``except Exception as e`` around the tool: the sink
+            # runs synchronously there, so the tool's exception is the one being handled
+            raised = sys.exc_info()[1]
+            tools[-1]["outcome"] = {
+                "error": str(event.error),
+                "type": None if raised is None else type(raised).__name__,
+            }
+            self.tool_ending = "error"
+
+
+_TOOL_EVENTS = frozenset(("tool_usage_started", "tool_usage_finished", "tool_usage_error"))

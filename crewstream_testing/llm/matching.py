@@ -21,6 +21,7 @@ from crewstream_testing.diff import field_diff
 from crewstream_testing.errors import rerecord_hint
 from crewstream_testing.llm.script import ReplyPlan, tool_name
 from crewstream_testing.normalize import Normalizer
+from crewstream_testing.recorder import to_jsonable
 from crewstream_testing.redact.matching import bind_markers, redact_for_matching
 from crewstream_testing.redact.redactor import Redactor
 
@@ -120,6 +121,48 @@ def fit(plan: ReplyPlan, formatted: list[dict[str, Any]]) -> ReplyPlan:
         if live == match_form({"messages": plan.event_messages}):
             plan.event_messages = None
     return plan
+
+
+def tool_divergence(
+    run: Mapping[str, Any], now: Mapping[str, Any] | None, redactor: Redactor | None
+) -> str | None:
+    """How a tool run in replay differs from the recorded one (``None``: it does not).
+
+    Compared normalized and redacted, as requests are: the recorded output or
+    the error's type and text, against what the app's function returned or raised.
+    """
+    outcome = run.get("outcome") or {}
+    name = run.get("name")
+    if now is None:
+        recorded = "output" in outcome or "type" in outcome
+        return (
+            f"  recorded: the tool ran; now: {name!r} is not in available_functions"
+            if recorded
+            else None
+        )
+    if "output" in outcome:
+        want: Any = {"returned": outcome.get("output")}
+    else:
+        want = {"raised": outcome.get("type"), "message": _tool_error_message(name, outcome)}
+    if "returned" in now:
+        got: Any = {"returned": to_jsonable(now["returned"])}
+    else:
+        got = {"raised": now.get("raised"), "message": now.get("message")}
+    if match_form({"messages": want}, redactor) == match_form({"messages": got}, redactor):
+        return None
+    return f"  recorded: {_short(want)}\n  now:      {_short(got)}"
+
+
+def _tool_error_message(name: Any, outcome: Mapping[str, Any]) -> Any:
+    # crewai's tool_usage_error text is f"Error executing function '{name}': {exc!s}"
+    text = str(outcome.get("error", ""))
+    prefix = f"Error executing function '{name}': "
+    return text[len(prefix) :] if text.startswith(prefix) else text
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 300 else text[:297] + "..."
 
 
 # -- no match -----------------------------------------------------------------------------------

@@ -14,7 +14,9 @@ chunk engine emits.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import functools
+import importlib
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from pydantic import BaseModel
@@ -121,7 +123,7 @@ def tool_run_record(event: Any, after_chunks: int) -> dict[str, Any]:
 
     ``outcome`` is filled when the tool ends: ``{"output": ...}`` from
     ``tool_usage_finished``, or ``{"error": text, "type": name}`` from
-    ``tool_usage_error`` (the type comes from the watched function, see ``watch_functions``).
+    ``tool_usage_error`` (the type is the exception crewai was handling when it emitted it).
     """
     return {
         "name": event.tool_name,
@@ -134,7 +136,7 @@ def tool_run_record(event: Any, after_chunks: int) -> dict[str, Any]:
 def watch_functions(
     functions: Mapping[str, Any] | None, seen: list[dict[str, Any]]
 ) -> dict[str, Any] | None:
-    """``functions`` with each one wrapped so ``seen`` gets what each run returned or raised.
+    """``functions`` with each one wrapped so ``seen`` gets what each run returned or raised (replay).
 
     The wrapper is transparent: same arguments, same value, the same exception
     re-raised. crewai's providers only call ``available_functions[name](**args)``.
@@ -143,6 +145,7 @@ def watch_functions(
         return None if functions is None else dict(functions)
 
     def watched(name: str, function: Any) -> Any:
+        @functools.wraps(function)
         def run(*args: Any, **kwargs: Any) -> Any:
             try:
                 value = function(*args, **kwargs)
@@ -167,10 +170,51 @@ def error_record(exc: BaseException, failed_event: str | None) -> dict[str, Any]
     }
 
 
+RESULT_TYPES: dict[str, tuple[str, str]] = {
+    "openai:ChatCompletionMessageFunctionToolCall": (
+        "openai.types.chat",
+        "ChatCompletionMessageFunctionToolCall",
+    ),
+    "openai:ChatCompletionMessageToolCall": (
+        "openai.types.chat",
+        "ChatCompletionMessageFunctionToolCall",
+    ),
+    "anthropic:ToolUseBlock": ("anthropic.types", "ToolUseBlock"),
+    "litellm:ChatCompletionMessageToolCall": (
+        "litellm.types.utils",
+        "ChatCompletionMessageToolCall",
+    ),
+}
+"""Provider result types rebuilt in replay: the recorded key -> the module crewstream imports and its class.
+
+The key is only looked up, never imported: a module named in a cassette is not
+imported (docs/security.md). A type not listed comes back as its JSON form.
+"""
+
+
+def _result_type_key(value: Any) -> str | None:
+    cls = type(value)
+    sdk = cls.__module__.partition(".")[0]
+    key = f"{sdk}:{cls.__name__}"
+    return key if key in RESULT_TYPES else None
+
+
 def result_record(result: Any) -> dict[str, Any]:
-    """How a call's return value is stored: text, tool calls, a structured object or a JSON value."""
+    """How a call's return value is stored: text, tool calls, a structured object or a JSON value.
+
+    Tool calls a provider returned as objects (litellm's, the OpenAI SDK's) keep
+    their type's allow-list key (``RESULT_TYPES``) beside their JSON.
+    """
     if isinstance(result, str):
         return {"kind": "text", "value": result}
+    if result is None:
+        return {"kind": "none", "value": None}
+    if isinstance(result, list) and result and all(_result_type_key(item) for item in result):
+        return {
+            "kind": "tool_calls",
+            "type": _result_type_key(result[0]),
+            "value": [to_jsonable(item) for item in result],
+        }
     if isinstance(result, BaseModel):
         return {
             "kind": "structured",
@@ -187,15 +231,32 @@ def result_record(result: Any) -> dict[str, Any]:
 # -- a recorded call becomes a reply ---------------------------------------------------------
 
 
-def plan_from_record(record: Mapping[str, Any], args: CallArgs) -> ReplyPlan:
-    """The ``ReplyPlan`` that re-emits a recorded call and returns its value."""
+def plan_from_record(
+    record: Mapping[str, Any],
+    args: CallArgs,
+    check_tool_run: Callable[[Mapping[str, Any], Mapping[str, Any] | None, Any], None]
+    | None = None,
+) -> ReplyPlan:
+    """The ``ReplyPlan`` that re-emits a recorded call and returns its value.
+
+    Tools the provider ran inside the call run again (``tool_runs``), each
+    checked by ``check_tool_run``; a call recorded without a completed event
+    (and without an error) replays without one.
+    """
     chunks = list(record.get("chunks") or [])
     check_recorded_chunks(chunks)
     error = record.get("error")
     if error:
         exc = rebuild_error(error)
         mark_error_event(exc, error.get("event"))
-        return ReplyPlan(recorded_chunks=chunks, error=exc, error_after=len(chunks))
+        return ReplyPlan(
+            recorded_chunks=chunks,
+            error=exc,
+            error_after=len(chunks),
+            tool_runs=list(record.get("tools") or ()),
+            check_tool_run=check_tool_run,
+        )
+    completes = record.get("completed") is not None
     completed = record.get("completed") or {}
     result = rebuild_result(record.get("result") or {}, args.response_model)
     return ReplyPlan(
@@ -207,6 +268,9 @@ def plan_from_record(record: Mapping[str, Any], args: CallArgs) -> ReplyPlan:
         finish_reason=completed.get("finish_reason"),
         response_id=completed.get("response_id"),
         event_messages=completed.get("messages"),
+        tool_runs=list(record.get("tools") or ()),
+        check_tool_run=check_tool_run,
+        completes=completes,
     )
 
 
@@ -225,7 +289,30 @@ def rebuild_result(stored: Mapping[str, Any], response_model: Any) -> Any:
         return value
     if kind == "none":
         return None
+    if kind == "tool_calls" and isinstance(value, list):
+        cls = _result_type(stored.get("type"))
+        if cls is not None:
+            return [_rebuilt(cls, item) for item in value]
     return value
+
+
+def _result_type(key: Any) -> Any:
+    target = RESULT_TYPES.get(key) if isinstance(key, str) else None
+    if target is None:
+        return None
+    try:
+        return getattr(importlib.import_module(target[0]), target[1], None)
+    except ImportError:  # the SDK is not installed here: the JSON form
+        return None
+
+
+def _rebuilt(cls: Any, item: Any) -> Any:
+    if not isinstance(item, Mapping):
+        return item
+    try:
+        return cls(**item)  # litellm's types build their nested objects in __init__
+    except Exception:
+        return cls.model_validate(item)
 
 
 def rebuild_error(stored: Mapping[str, Any]) -> BaseException:

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -486,6 +486,13 @@ class ReplyPlan:
     error_after: int = 0
     error_event: str | None = None
     """The failed event's text; ``None``: ``str(error)``."""
+    tool_runs: Sequence[Mapping[str, Any]] = ()
+    """Tools a provider ran inside a recorded call (name, arguments, outcome): run again
+    through ``available_functions`` after the chunks, each checked by ``check_tool_run``."""
+    check_tool_run: Callable[[Mapping[str, Any], Mapping[str, Any] | None, Any], None] | None = None
+    """Called with a recorded tool run, what the app's tool did now, and the returned value; raises on a divergence."""
+    completes: bool = True
+    """False: the call emits no ``llm_call_completed`` (recorded so: litellm returning tool calls)."""
     recorded_chunks: Sequence[Mapping[str, Any]] | None = None
     """A replayed call's chunks as the cassette stores them (kind, text, tool_call,
     call_type, response_id; checked with ``check_recorded_chunks``), emitted in place

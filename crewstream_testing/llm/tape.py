@@ -26,13 +26,13 @@ outside pytest), and then it parses it.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from crewstream_testing.cassette import Cassette
-from crewstream_testing.errors import CassetteMissError
+from crewstream_testing.errors import CassetteMismatchError, CassetteMissError, rerecord_hint
 from crewstream_testing.kinds import record_action, records_misses
 from crewstream_testing.llm import intercept
 from crewstream_testing.llm.engine import CallArgs, arun_plan, run_plan
@@ -43,6 +43,7 @@ from crewstream_testing.llm.matching import (
     learn_markers,
     miss_message,
     nearest,
+    tool_divergence,
 )
 from crewstream_testing.llm.records import (
     CREDENTIAL_ATTRIBUTES,
@@ -74,7 +75,7 @@ class LLMTape:
     redactor: Redactor | None = None
     match_request: MatchRequest | None = None
     used: set[int] = field(default_factory=set)
-    misses: list[CassetteMissError] = field(default_factory=list)
+    misses: list[Exception] = field(default_factory=list)
     calls: int = 0
 
     @classmethod
@@ -182,7 +183,7 @@ class LLMTape:
         bound = CallArgs.bind(args, kwargs)
         request, index = self._decide(llm, bound, "call")
         if index is not None:
-            plan = plan_from_record(self.recorded[index], bound)
+            plan = plan_from_record(self.recorded[index], bound, self._tool_checker(index))
             return run_plan(llm, bound, lambda formatted: fit(plan, formatted), _no_delay)
         with intercept.Capture(llm, request, self.captured) as capture:
             return capture.done(original(llm, *args, **kwargs))
@@ -198,10 +199,29 @@ class LLMTape:
         bound = CallArgs.bind(args, kwargs)
         request, index = self._decide(llm, bound, "acall")
         if index is not None:
-            plan = plan_from_record(self.recorded[index], bound)
+            plan = plan_from_record(self.recorded[index], bound, self._tool_checker(index))
             return await arun_plan(llm, bound, lambda formatted: fit(plan, formatted), _no_delay)
         with intercept.Capture(llm, request, self.captured) as capture:
             return capture.done(await original(llm, *args, **kwargs))
+
+    def _tool_checker(
+        self, index: int
+    ) -> Callable[[Mapping[str, Any], Mapping[str, Any] | None, Any], None]:
+        def check(run: Mapping[str, Any], now: Mapping[str, Any] | None, returned: Any) -> None:
+            text = tool_divergence(run, now, self.redactor)
+            if text is None:
+                return
+            error = CassetteMismatchError(
+                f"LLM replay diverged at the tool {run.get('name')!r} that llm_call {index} ran "
+                f"inside the provider call:\n{text}\n"
+                f"  cassette: {self.path} (record mode {self.mode!r})\n"
+                "  the app's tool now behaves differently from the recording; if that is intended, "
+                + rerecord_hint(self.test_id)
+            )
+            self.misses.append(error)
+            raise error
+
+        return check
 
     def _decide(self, llm: Any, args: CallArgs, method: str) -> tuple[dict[str, Any], int | None]:
         redactor = self.redactor
