@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import inspect
 import json
 from collections.abc import Callable, Generator, Mapping
@@ -342,8 +343,6 @@ def _run_recorded_tools(llm: BaseLLM, plan: ReplyPlan, args: CallArgs) -> Any:
     a value ends the call with it, ``None`` (the tool raised, or is missing)
     lets the call go on to its recorded completion.
     """
-    from crewstream_testing.llm.records import watch_functions
-
     for run in plan.tool_runs:
         seen: list[dict[str, Any]] = []
         functions = watch_functions(args.available_functions, seen) or {}
@@ -360,6 +359,33 @@ def _run_recorded_tools(llm: BaseLLM, plan: ReplyPlan, args: CallArgs) -> Any:
         if returned is not None:
             return returned
     return None
+
+
+def watch_functions(
+    functions: Mapping[str, Any] | None, seen: list[dict[str, Any]]
+) -> dict[str, Any] | None:
+    """``functions`` with each one wrapped so ``seen`` gets what each run returned or raised (replay).
+
+    The wrapper is transparent: same arguments, same value, the same exception
+    re-raised. crewai's providers only call ``available_functions[name](**args)``.
+    """
+    if not functions:
+        return None if functions is None else dict(functions)
+
+    def watched(name: str, function: Any) -> Any:
+        @functools.wraps(function)
+        def run(*args: Any, **kwargs: Any) -> Any:
+            try:
+                value = function(*args, **kwargs)
+            except Exception as exc:
+                seen.append({"raised": type(exc).__name__, "message": str(exc)})
+                raise
+            seen.append({"returned": value})
+            return value
+
+        return run
+
+    return {name: watched(name, function) for name, function in functions.items()}
 
 
 def _emit_completed_as_recorded(llm: BaseLLM, plan: ReplyPlan, args: CallArgs) -> None:

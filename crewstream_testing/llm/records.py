@@ -14,7 +14,6 @@ chunk engine emits.
 
 from __future__ import annotations
 
-import functools
 import importlib
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -131,33 +130,6 @@ def tool_run_record(event: Any, after_chunks: int) -> dict[str, Any]:
         "after_chunks": after_chunks,
         "outcome": None,
     }
-
-
-def watch_functions(
-    functions: Mapping[str, Any] | None, seen: list[dict[str, Any]]
-) -> dict[str, Any] | None:
-    """``functions`` with each one wrapped so ``seen`` gets what each run returned or raised (replay).
-
-    The wrapper is transparent: same arguments, same value, the same exception
-    re-raised. crewai's providers only call ``available_functions[name](**args)``.
-    """
-    if not functions:
-        return None if functions is None else dict(functions)
-
-    def watched(name: str, function: Any) -> Any:
-        @functools.wraps(function)
-        def run(*args: Any, **kwargs: Any) -> Any:
-            try:
-                value = function(*args, **kwargs)
-            except Exception as exc:
-                seen.append({"raised": type(exc).__name__, "message": str(exc)})
-                raise
-            seen.append({"returned": value})
-            return value
-
-        return run
-
-    return {name: watched(name, function) for name, function in functions.items()}
 
 
 def error_record(exc: BaseException, failed_event: str | None) -> dict[str, Any]:
