@@ -142,7 +142,10 @@ class CrewstreamSnapshotExtension(SingleFileSnapshotExtension):
 
     def serialize(self, data: Any, **_: Any) -> str:
         if isinstance(data, str):
-            return data
+            # a text snapshot gets the same redaction as frames: secrets never reach disk
+            from crewstream_testing.redact.redactor import Redactor
+
+            return (self.redactor if self.redactor is not None else Redactor()).redact_text(data)
         if is_chunks(data):
             return serialize_chunks(data, redactor=self.redactor)
         return serialize_frames(

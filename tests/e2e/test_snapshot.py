@@ -8,7 +8,11 @@ import orjson
 import pytest
 
 from crewstream_testing.frames import Frame
-from crewstream_testing.snapshot import divergence_lines, serialize_frames
+from crewstream_testing.snapshot import (
+    CrewstreamSnapshotExtension,
+    divergence_lines,
+    serialize_frames,
+)
 
 pytest_plugins = ["pytester"]
 
@@ -137,6 +141,14 @@ def test_secrets_never_reach_a_snapshot(monkeypatch: pytest.MonkeyPatch) -> None
     text = serialize_frames([Frame.from_dict(f) for f in frames_of(f"key={secret}")])
     assert secret not in text
     assert "<redacted:1>" in text
+
+
+def test_a_text_snapshot_is_redacted_too(monkeypatch: pytest.MonkeyPatch) -> None:
+    secret = "sk-proj-" + "R8y" * 12
+    monkeypatch.setenv("OPENAI_API_KEY", secret)
+    text = CrewstreamSnapshotExtension().serialize(f"the reply quoted key={secret} back\n")
+    assert secret not in text
+    assert text == "the reply quoted key=<redacted:1> back\n"
 
 
 def test_divergence_of_missing_and_extra_frames() -> None:
