@@ -26,7 +26,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_VERSIONS = ("1.15.2", "1.15.18", "1.15.30")
 DEFAULT_VENVS = Path("/tmp/crewstream-compat")
-RUNTIME_DEPS = ("orjson>=3.9", "pluggy>=1.5", "pytest>=8", "syrupy>=4.6", "freezegun>=1.5")
+RUNTIME_DEPS = ("orjson>=3.9", "pluggy>=1.5", "pytest>=8", "syrupy>=4.6", "time-machine>=3.0")
 STATUS_CELLS = {
     "held": "held",
     "broken": "**BROKEN**",
