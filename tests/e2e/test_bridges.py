@@ -57,22 +57,21 @@ def test_agui_run():
 
 @pytest.fixture
 def bridge(inner: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> pytest.Pytester:
-    """``inner`` with the bridge (and litellm, which it imports) loaded once, out here.
-
-    In-process pytester runs restore ``sys.modules`` afterwards; litellm loaded
-    inside one cannot be loaded again. Its cost map is read from its own copy,
-    not fetched.
+    """``inner`` whose runs are subprocesses: the bridge imports litellm, which puts the
+    ``importlib_metadata`` backport's finder on ``sys.meta_path``; in an in-process run that
+    finder outlives its module and later runs in the worker find no plugin entry points.
+    litellm's cost map is read from its own copy, not fetched.
     """
     monkeypatch.setenv("LITELLM_LOCAL_MODEL_COST_MAP", "True")
-    import ag_ui_crewai  # noqa: F401
-
     return inner
 
 
 def test_ag_ui_crewai_endpoint_run_is_recorded_and_replayed(bridge: pytest.Pytester) -> None:
     inner = bridge
     inner.makepyfile(test_agui=AGUI_APP.replace("{reply}", "Bridges are recorded."))
-    inner.runpytest("-p", "no:cacheprovider", "--crewstream-record=once").assert_outcomes(passed=1)
+    inner.runpytest_subprocess(
+        "-p", "no:cacheprovider", "--crewstream-record=once"
+    ).assert_outcomes(passed=1)
     agui = json.loads((inner.path / "agui.json").read_text())
     assert agui[0] == "RUN_STARTED"
     assert agui[-1] == "RUN_FINISHED"
@@ -89,11 +88,11 @@ def test_ag_ui_crewai_endpoint_run_is_recorded_and_replayed(bridge: pytest.Pytes
     chunks = [f.data["chunk"] for f in stream.frames if f.type == "llm_stream_chunk"]
     assert "".join(chunks) == "Bridges are recorded."
 
-    inner.runpytest("-p", "no:cacheprovider").assert_outcomes(passed=1)
+    inner.runpytest_subprocess("-p", "no:cacheprovider").assert_outcomes(passed=1)
     assert path.read_bytes() == recorded
 
     inner.makepyfile(test_agui=AGUI_APP.replace("{reply}", "Bridges are replayed!"))
-    diverged = inner.runpytest("-p", "no:cacheprovider")
+    diverged = inner.runpytest_subprocess("-p", "no:cacheprovider")
     diverged.assert_outcomes(failed=1)
     diverged.stdout.fnmatch_lines(
         [
