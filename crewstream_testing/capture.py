@@ -24,44 +24,69 @@ import threading
 from collections.abc import Callable, Iterable
 from typing import Any
 
-__all__ = ["SessionWatcher", "close_abandoned", "is_abandoned", "watch_sessions"]
+__all__ = ["CreationWatch", "SessionWatcher", "close_abandoned", "is_abandoned", "watch_sessions"]
 
 SessionWatcher = Callable[[Any], None]
 """Called with each session crewai creates (inside its ``__init__``, in the creating thread)."""
 
-_lock = threading.Lock()
-_watchers: list[SessionWatcher] = []
-_original_init: Any = None
+
+class CreationWatch:
+    """Calls watchers with each instance of one crewai class created while any watcher is installed.
+
+    The class's ``__init__`` is wrapped once, when the first watcher comes, and
+    restored when the last goes; ``skip(obj)`` (called from the wrapper itself,
+    so a frame walk in it sees crewai's caller two frames up) drops an instance.
+    """
+
+    def __init__(self, load: Callable[[], type], skip: Callable[[Any], bool] | None = None) -> None:
+        self._load = load
+        self._skip = skip
+        self._lock = threading.Lock()
+        self._watchers: list[Callable[[Any], None]] = []
+        self._original: Any = None
+
+    def watch(self, watcher: Callable[[Any], None]) -> Callable[[], None]:
+        """Install ``watcher``; returns the undo."""
+        cls = self._load()
+        with self._lock:
+            if self._original is None:
+                original = cls.__init__  # type: ignore[misc]
+                self._original = original
+                watchers, skip = self._watchers, self._skip
+
+                def __init__(obj: Any, *args: Any, **kwargs: Any) -> None:
+                    original(obj, *args, **kwargs)
+                    if skip is not None and skip(obj):
+                        return
+                    for each in list(watchers):
+                        each(obj)
+
+                cls.__init__ = __init__  # type: ignore[misc]
+            self._watchers.append(watcher)
+
+        def unwatch() -> None:
+            with self._lock:
+                if watcher in self._watchers:
+                    self._watchers.remove(watcher)
+                if not self._watchers and self._original is not None:
+                    cls.__init__ = self._original  # type: ignore[misc]
+                    self._original = None
+
+        return unwatch
+
+
+def _session_base() -> type:
+    from crewai.types.streaming import StreamSessionBase
+
+    return StreamSessionBase
+
+
+_sessions = CreationWatch(_session_base)
 
 
 def watch_sessions(watcher: SessionWatcher) -> Callable[[], None]:
     """Call ``watcher(session)`` for each crewai stream session created from now on; returns the undo."""
-    global _original_init
-    from crewai.types.streaming import StreamSessionBase
-
-    with _lock:
-        if _original_init is None:
-            original = StreamSessionBase.__init__
-            _original_init = original
-
-            def __init__(self: Any, *args: Any, **kwargs: Any) -> None:
-                original(self, *args, **kwargs)
-                for each in list(_watchers):
-                    each(self)
-
-            StreamSessionBase.__init__ = __init__  # type: ignore[method-assign]
-        _watchers.append(watcher)
-
-    def unwatch() -> None:
-        global _original_init
-        with _lock:
-            if watcher in _watchers:
-                _watchers.remove(watcher)
-            if not _watchers and _original_init is not None:
-                StreamSessionBase.__init__ = _original_init  # type: ignore[method-assign]
-                _original_init = None
-
-    return unwatch
+    return _sessions.watch(watcher)
 
 
 def is_abandoned(session: Any) -> bool:

@@ -22,10 +22,10 @@ crewai is imported only by ``watch_outputs``.
 from __future__ import annotations
 
 import sys
-import threading
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any, cast
 
+from crewstream_testing.capture import CreationWatch
 from crewstream_testing.normalize import Normalizer
 
 __all__ = [
@@ -206,9 +206,11 @@ def _jsonable(value: Any) -> Any:
 
 OutputWatcher = Callable[[Any], None]
 
-_lock = threading.Lock()
-_watchers: list[OutputWatcher] = []
-_original_init: Any = None
+
+def _output_base() -> type:
+    from crewai.types.streaming import StreamingOutputBase
+
+    return StreamingOutputBase
 
 
 def watch_outputs(watcher: OutputWatcher) -> Callable[[], None]:
@@ -218,34 +220,7 @@ def watch_outputs(watcher: OutputWatcher) -> Callable[[], None]:
     watcher is installed. Outputs a merged ``kickoff_for_each_async`` /
     ``akickoff_for_each`` output consumes itself are not reported.
     """
-    global _original_init
-    from crewai.types.streaming import StreamingOutputBase
-
-    with _lock:
-        if _original_init is None:
-            original = StreamingOutputBase.__init__
-            _original_init = original
-
-            def __init__(self: Any, *args: Any, **kwargs: Any) -> None:
-                original(self, *args, **kwargs)
-                if _adopted_by_merge(self):
-                    return
-                for each in list(_watchers):
-                    each(self)
-
-            StreamingOutputBase.__init__ = __init__  # type: ignore[method-assign]
-        _watchers.append(watcher)
-
-    def unwatch() -> None:
-        global _original_init
-        with _lock:
-            if watcher in _watchers:
-                _watchers.remove(watcher)
-            if not _watchers and _original_init is not None:
-                StreamingOutputBase.__init__ = _original_init  # type: ignore[method-assign]
-                _original_init = None
-
-    return unwatch
+    return _outputs.watch(watcher)
 
 
 def _adopted_by_merge(output: Any) -> bool:
@@ -264,3 +239,6 @@ def _adopted_by_merge(output: Any) -> bool:
         frame = frame.f_back  # type: ignore[assignment]
         depth += 1
     return False
+
+
+_outputs = CreationWatch(_output_base, skip=_adopted_by_merge)
