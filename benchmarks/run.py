@@ -239,7 +239,15 @@ def _splice_section(old: list[str], new: list[str], number: int) -> list[str]:
         section.pop()
     at = _section(old, number)
     if at is None:
-        return [*old, "", *section]
+        # before the section of the nearest higher row the page has, else at the end
+        later = [
+            there[0]
+            for n in range(number + 1, number + 100)
+            if (there := _section(old, n)) is not None
+        ]
+        if not later:
+            return [*old, "", *section]
+        return [*old[: later[0]], *section, "", *old[later[0] :]]
     return [*old[: at[0]], *section, "", *old[at[1] :]]
 
 
