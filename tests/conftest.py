@@ -2,12 +2,34 @@
 
 from __future__ import annotations
 
+import ast
 import asyncio
+import functools
+import sys
 import tempfile
+import threading
 from pathlib import Path
+from typing import Any
 
 import pytest
 from crewstream_support import INNER_INI
+
+if sys.version_info < (3, 12):
+    # CPython 3.11 keeps ast.parse's recursion counter per interpreter, not per
+    # thread (python/cpython#106905): two threads parsing at once fail one of
+    # them with "SystemError: AST constructor recursion depth mismatch". Here
+    # pytest's assertion rewriting (main thread, a module imported lazily in an
+    # inner run) met pydantic's inspect.signature (a crewai flow thread still
+    # finishing) and failed a CI run. Parsing is serialized for this process.
+    _ast_parse_lock = threading.RLock()
+    _ast_parse = ast.parse
+
+    @functools.wraps(_ast_parse)
+    def _serialized_parse(*args: Any, **kwargs: Any) -> Any:
+        with _ast_parse_lock:
+            return _ast_parse(*args, **kwargs)
+
+    ast.parse = _serialized_parse
 
 
 @pytest.fixture(scope="session")
