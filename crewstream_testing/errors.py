@@ -191,6 +191,10 @@ REBUILT_TYPES: dict[str, tuple[str, str]] = {
         for sdk in ("openai", "anthropic")
         for name in _PROVIDER_ERROR_NAMES
     },
+    **{
+        f"google.genai.errors:{name}": ("google.genai.errors", name)
+        for name in ("APIError", "ClientError", "ServerError")
+    },
     "crewai.utilities.exceptions.context_window_exceeding_exception:LLMContextLengthExceededError": (
         "crewai.utilities.exceptions.context_window_exceeding_exception",
         "LLMContextLengthExceededError",

@@ -152,6 +152,7 @@ RESULT_TYPES: dict[str, tuple[str, str]] = {
         "ChatCompletionMessageFunctionToolCall",
     ),
     "anthropic:ToolUseBlock": ("anthropic.types", "ToolUseBlock"),
+    "google:Part": ("google.genai.types", "Part"),
     "litellm:ChatCompletionMessageToolCall": (
         "litellm.types.utils",
         "ChatCompletionMessageToolCall",

@@ -16,7 +16,7 @@ import re
 import secrets
 
 import pytest
-from crewstream_support.providers import CASES, ProviderServer, openai_chat
+from crewstream_support.providers import CASES, ISSUED, ProviderServer, gemini, openai_chat
 from crewstream_support.providers import anthropic as anthropic_wire
 
 from crewstream_testing.normalize import Normalizer
@@ -118,6 +118,10 @@ PROVIDERS = {
         anthropic_wire.wire,
         'LLM(model="anthropic/claude-sonnet-4-5", base_url=URL, api_key=KEY, stream=True, max_tokens=512, max_retries=0)',
     ),
+    "gemini": (
+        gemini.wire,
+        'LLM(model="gemini/gemini-2.5-flash", api_key=KEY, stream=True, client_params={"http_options": {"base_url": URL}})',
+    ),
     "litellm": (
         openai_chat.wire,
         'LLM(model="openai/gpt-4o-mini", is_litellm=True, api_base=URL + "/v1", api_key=KEY, stream=True)',
@@ -152,9 +156,12 @@ def test_provider_cases_record_then_replay_in_a_fresh_process(
     cases = CASES_OF.get(provider, CASES)
     monkeypatch.setenv("CREWSTREAM_PROVIDER_CASES", ",".join(cases))
     inner.makepyfile(test_app=APP.format(make_llm=make_llm))
+    issued_before = len(ISSUED)
     with ProviderServer(wire) as server:
         monkeypatch.setenv("CREWSTREAM_PROVIDER_URL", server.url)
         live = _run(inner, monkeypatch, "all", "live", cases)
+    issued = ISSUED[issued_before:]
+    assert issued
     assert len(server.requests) == len(cases)
     raised = {case: out["result"] for case, out in live.items() if "raised" in out["result"]}
     assert set(raised) <= {"error"}, raised
@@ -164,6 +171,7 @@ def test_provider_cases_record_then_replay_in_a_fresh_process(
     for name, data in before.items():
         assert key.encode() not in data, name
         assert not PROVIDER_ID.search(data), (name, PROVIDER_ID.search(data))
+        assert [i for i in issued if i.encode() in data] == [], name
 
     replayed = _run(inner, monkeypatch, "none", "replayed", cases)
     assert {p.name: p.read_bytes() for p in cassettes} == before

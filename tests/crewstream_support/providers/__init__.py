@@ -3,8 +3,8 @@
 ``ProviderServer(wire)`` answers the HTTP requests crewai's own provider classes
 make, in the provider's streaming wire format (``openai_chat.py``: OpenAI Chat
 Completions, also litellm's OpenAI path and ``openai_compatible``;
-``anthropic.py``: Anthropic Messages; ``gemini.py``: google-genai's
-``streamGenerateContent``). What a reply says is a ``Case`` picked by name from
+``anthropic.py``: Anthropic Messages; ``gemini.py``: the Gemini API's
+``streamGenerateContent`` as google-genai reads it). What a reply says is a ``Case`` picked by name from
 the last user message (``case=tool``, ...); ids are random per response, as a
 provider's are, so a replay that depends on them fails.
 """
@@ -65,10 +65,16 @@ def case_of(body_text: str) -> str:
     return found[-1] if found else "text"
 
 
+ISSUED: list[str] = []
+"""Every id ``random_id`` made in this process (a test checks that none reaches a cassette)."""
+
+
 def random_id(prefix: str, length: int = 24) -> str:
-    """A provider-style id: ``prefix`` and random letters and digits."""
+    """A provider-style id: ``prefix`` and random letters and digits (kept in ``ISSUED``)."""
     alphabet = string.ascii_letters + string.digits
-    return prefix + "".join(secrets.choice(alphabet) for _ in range(length))
+    value = prefix + "".join(secrets.choice(alphabet) for _ in range(length))
+    ISSUED.append(value)
+    return value
 
 
 @dataclass
