@@ -16,7 +16,14 @@ import re
 import secrets
 
 import pytest
-from crewstream_support.providers import CASES, ISSUED, ProviderServer, gemini, openai_chat
+from crewstream_support.providers import (
+    CASES,
+    ISSUED,
+    ProviderServer,
+    gemini,
+    openai_chat,
+    openai_responses,
+)
 from crewstream_support.providers import anthropic as anthropic_wire
 
 from crewstream_testing.normalize import Normalizer
@@ -113,6 +120,10 @@ PROVIDERS = {
     "openai": (
         openai_chat.wire,
         'LLM(model="openai/gpt-4o-mini", base_url=URL + "/v1", api_key=KEY, stream=True, max_retries=0)',
+    ),
+    "openai_responses": (
+        openai_responses.wire,
+        'LLM(model="openai/gpt-4o-mini", api="responses", base_url=URL + "/v1", api_key=KEY, stream=True, max_retries=0)',
     ),
     "anthropic": (
         anthropic_wire.wire,
