@@ -4,7 +4,8 @@
 make, in the provider's streaming wire format (``openai_chat.py``: OpenAI Chat
 Completions, also litellm's OpenAI path and ``openai_compatible``;
 ``anthropic.py``: Anthropic Messages; ``gemini.py``: the Gemini API's
-``streamGenerateContent`` as google-genai reads it). What a reply says is a ``Case`` picked by name from
+``streamGenerateContent`` as google-genai reads it; ``azure_inference.py``: Azure AI
+Inference chat completions). What a reply says is a ``Case`` picked by name from
 the last user message (``case=tool``, ...); ids are random per response, as a
 provider's are, so a replay that depends on them fails.
 """

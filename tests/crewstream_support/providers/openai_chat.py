@@ -21,11 +21,14 @@ def wire(path: str, body: dict[str, Any], case: Case) -> Response:
         return Response(404, "application/json", [b'{"error": {"message": "no route"}}'])
     if not body.get("stream"):
         return Response(200, "application/json", [_completion(body, case)])
-    return Response(200, "text/event-stream", list(_stream(body, case)))
+    return Response(200, "text/event-stream", list(stream(body, case)))
 
 
-def _stream(body: dict[str, Any], case: Case) -> Any:
-    response_id = random_id("chatcmpl-")
+def stream(
+    body: dict[str, Any], case: Case, *, response_id: str | None = None, usage: bool = False
+) -> Any:
+    """The chunks of a streamed reply (the usage chunk when asked for, or when ``usage``)."""
+    response_id = response_id or random_id("chatcmpl-")
     base = {
         "id": response_id,
         "object": "chat.completion.chunk",
@@ -72,7 +75,7 @@ def _stream(body: dict[str, Any], case: Case) -> Any:
         for fragment in fragments:
             yield delta({"tool_calls": [{"index": index, "function": {"arguments": fragment}}]})
     yield delta({}, "tool_calls" if case.tool_calls else "stop")
-    if (body.get("stream_options") or {}).get("include_usage"):
+    if usage or (body.get("stream_options") or {}).get("include_usage"):
         prompt, completion = case.usage
         usage = {
             "prompt_tokens": prompt,
