@@ -5,7 +5,8 @@ make, in the provider's streaming wire format (``openai_chat.py``: OpenAI Chat
 Completions, also litellm's OpenAI path and ``openai_compatible``;
 ``anthropic.py``: Anthropic Messages; ``gemini.py``: the Gemini API's
 ``streamGenerateContent`` as google-genai reads it; ``azure_inference.py``: Azure AI
-Inference chat completions). What a reply says is a ``Case`` picked by name from
+Inference chat completions; ``bedrock.py``: Bedrock ``ConverseStream`` in AWS's binary
+event-stream framing). What a reply says is a ``Case`` picked by name from
 the last user message (``case=tool``, ...); ids are random per response, as a
 provider's are, so a replay that depends on them fails.
 """
@@ -80,11 +81,12 @@ def random_id(prefix: str, length: int = 24) -> str:
 
 @dataclass
 class Response:
-    """One HTTP response: status, content type and the body's pieces (written and flushed one by one)."""
+    """One HTTP response: status, content type, the body's pieces (written and flushed one by one), more headers."""
 
     status: int
     content_type: str
     pieces: Iterator[bytes] | list[bytes]
+    headers: dict[str, str] = field(default_factory=dict)
 
 
 Wire = Callable[[str, dict[str, Any], Case], Response]
@@ -159,6 +161,8 @@ def _handler(owner: ProviderServer) -> type[BaseHTTPRequestHandler]:
             self.send_response(response.status)
             self.send_header("Content-Type", response.content_type)
             self.send_header("Connection", "close")
+            for name, value in response.headers.items():
+                self.send_header(name, value)
             pieces = list(response.pieces)
             if response.content_type == "application/json":
                 self.send_header("Content-Length", str(sum(len(p) for p in pieces)))
