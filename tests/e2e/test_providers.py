@@ -15,6 +15,7 @@ import json
 import re
 import secrets
 from collections.abc import Callable
+from typing import Any
 from urllib.parse import urlparse
 
 import pytest
@@ -162,7 +163,7 @@ def _run(
     mode: str,
     out: str,
     cases: tuple[str, ...],
-) -> dict[str, dict]:
+) -> dict[str, dict[str, Any]]:
     path = inner.path / out
     path.mkdir()
     monkeypatch.setenv("CREWSTREAM_PROVIDER_OUT", str(path))

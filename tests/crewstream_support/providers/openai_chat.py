@@ -77,12 +77,12 @@ def stream(
     yield delta({}, "tool_calls" if case.tool_calls else "stop")
     if usage or (body.get("stream_options") or {}).get("include_usage"):
         prompt, completion = case.usage
-        usage = {
+        counts = {
             "prompt_tokens": prompt,
             "completion_tokens": completion,
             "total_tokens": prompt + completion,
         }
-        yield sse(None, {**base, "choices": [], "usage": usage})
+        yield sse(None, {**base, "choices": [], "usage": counts})
     yield b"data: [DONE]\n\n"
 
 
