@@ -65,10 +65,34 @@ def closed_url() -> str:
     return f"http://127.0.0.1:{port}/v1"
 
 
+_made_llms: list[Any] = []
+
+
 def real_llm(url: str, **kwargs: Any) -> Any:
     from crewai import LLM
 
-    return LLM(model="openai/gpt-4o-mini", base_url=url, api_key=API_KEY, max_retries=0, **kwargs)
+    llm = LLM(model="openai/gpt-4o-mini", base_url=url, api_key=API_KEY, max_retries=0, **kwargs)
+    _made_llms.append(llm)
+    return llm
+
+
+@pytest.fixture(autouse=True)
+def _close_llm_clients() -> Iterator[None]:
+    """The OpenAI SDK clients of the test's LLMs closed at its end.
+
+    A client left open keeps its keep-alive connection to the local server, and
+    the socket's ResourceWarning then fails whichever test runs when it is
+    collected (an unraisable exception, an error under ``-W error``).
+    """
+    yield
+    while _made_llms:
+        llm = _made_llms.pop()
+        client = getattr(llm, "_client", None)
+        if client is not None:
+            client.close()
+        async_client = getattr(llm, "_async_client", None)
+        if async_client is not None:
+            asyncio.run(async_client.close())
 
 
 @contextmanager
