@@ -79,11 +79,13 @@ _UUID_RE = re.compile(
 _ADDR_RE = re.compile(r"\b0x[0-9a-fA-F]{4,}\b")
 _PROVIDER_ID_RE = re.compile(
     r"\b(?:(chatcmpl-|msg_|resp_)|(call_|toolu_))[A-Za-z0-9]{16,}\b"
+    r"|\b(tooluse_)[A-Za-z0-9_-]{16,}(?![A-Za-z0-9_-])"
     r"|\b[0-9a-f]{12}4[0-9a-f]{3}[89ab][0-9a-f]{15}\b"
 )
 """Provider-assigned ids: response ids (``chatcmpl-``, ``msg_``, ``resp_``), tool-call ids
-(``call_``, ``toolu_``) and uuid4 hex without dashes; found inside any string."""
-_PROVIDER_ID_HINTS = ("chatcmpl-", "msg_", "resp_", "call_", "toolu_")
+(``call_``, ``toolu_``; Bedrock's ``tooluse_`` with url-safe base64, ``-`` and ``_`` included)
+and uuid4 hex without dashes; found inside any string."""
+_PROVIDER_ID_HINTS = ("chatcmpl-", "msg_", "resp_", "call_", "toolu_", "tooluse_")
 _ISO_RE = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?(Z|[+-]\d\d:\d\d)?")
 _PLACEHOLDER_RE = re.compile(r"<[a-z]+:\d+>|#\d+")
 

@@ -277,13 +277,17 @@ def _complete(
 ) -> Any:
     if plan.usage:
         llm._track_token_usage_internal(plan.usage)
+    tools_answered = False
     if plan.tool_runs:
         returned = _run_recorded_tools(llm, plan, args)
-        if returned is not None:
+        if returned is not None and not plan.completes:
             return returned
+        # a provider that sends the tool's output back to the model and completes with
+        # its answer (crewai's Bedrock) recorded a completion after the run: it is replayed
+        tools_answered = returned is not None
     if not plan.completes:
         return plan.result
-    if plan.tool_calls and args.available_functions:
+    if plan.tool_calls and args.available_functions and not tools_answered:
         # What providers do when the caller hands them the functions: run the
         # first tool that answers and return its result (its own events included).
         for call in plan.tool_calls:
