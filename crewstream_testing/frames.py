@@ -242,6 +242,14 @@ def _field(frame: Any, name: str) -> Any:
     return frame.get(name) if isinstance(frame, Mapping) else getattr(frame, name, None)
 
 
+def _fields(frames: Sequence[Any], name: str) -> list[Any]:
+    # one field of every frame; frames of one class (the usual case) read without a check each
+    kinds = set(map(type, frames))
+    if len(kinds) == 1 and not issubclass(next(iter(kinds)), Mapping):
+        return [getattr(frame, name, None) for frame in frames]
+    return [_field(frame, name) for frame in frames]
+
+
 def infer_source(frames: Sequence[Any], session: object | None = None) -> Source:
     """Which entry point opened a stream, from its frames (and its session, when known).
 
@@ -257,9 +265,9 @@ def infer_source(frames: Sequence[Any], session: object | None = None) -> Source
         return "astream"
     if not frames:
         return "unknown"
-    if any(_field(frame, "type") == "conversation_turn_started" for frame in frames):
+    if "conversation_turn_started" in _fields(frames, "type"):
         return "turn"
-    has_flow = any(_field(frame, "channel") == "flow" for frame in frames)
+    has_flow = "flow" in _fields(frames, "channel")
     if _field(frames[0], "channel") == "llm" and not has_flow:
         return "llm"
     if has_flow or session is not None:

@@ -24,9 +24,16 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime
+from itertools import compress
+from operator import is_not, not_, or_
 from typing import Any
 
 from crewstream_testing.frames import DEFAULT_VERSION, ENVELOPE_FIELDS, Frame, envelope_problem
+
+# value types that cannot change inside an object: the same object is the same value
+_IMMUTABLE_TYPES = frozenset({str, int, float, bool, type(None), bytes})
+_immutable_type = _IMMUTABLE_TYPES.__contains__
+
 
 ENV_FRAME_TYPES = frozenset({"default_env", "cc_env", "codex_env", "cursor_env"})
 """Env frame types; which one crewai emits depends on the host (an IDE, a coding agent)."""
@@ -131,10 +138,8 @@ class Normalizer:
         self._t0: float | None = None
         self._known: dict[tuple[str, str], Any] = {}
         self._namespaces: dict[tuple[str, ...], list[str]] = {}
-        # the previous frame's data: (its keys and value types, the data, its normalized form)
-        self._last: (
-            tuple[tuple[tuple[str, ...], tuple[type, ...]], dict[str, Any], dict[str, Any]] | None
-        ) = None
+        # the previous frame's data: (its keys, its values, its normalized form)
+        self._last: tuple[tuple[str, ...], tuple[Any, ...], dict[str, Any]] | None = None
 
     # -- placeholders -----------------------------------------------------------
     def placeholder(self, kind: str, value: str) -> str:
@@ -170,7 +175,13 @@ class Normalizer:
         return self._frame_ids.get(text) or self.placeholder("uuid", text)
 
     def _sub_provider_id(self, match: re.Match[str]) -> str:
-        kind = "response" if match.group(1) else "toolcall" if match.group(2) else "uuid"
+        kind = (
+            "response"
+            if match.group(1)
+            else "toolcall"
+            if match.group(2) or match.group(3)
+            else "uuid"
+        )
         return self.placeholder(kind, match.group(0))
 
     def text(self, value: str, kind: str | None = None) -> str:
@@ -256,28 +267,28 @@ class Normalizer:
 
     def _data(self, data: dict[str, Any]) -> dict[str, Any]:
         # Most frames of a long stream are chunks of one call: the same keys, in the same
-        # order, with values of the same types, and only the chunk text new. Such a frame
-        # copies the previous frame's normalized data and normalizes only the pairs that
-        # differ (found by the C set difference of the two item views). Floats are left
-        # to the full path (0.0 == -0.0), and so are unhashable values (a TypeError).
+        # order, holding the same objects, and only the chunk text new. Such a frame
+        # copies the previous frame's normalized data and normalizes only the values
+        # that are other objects, or could have changed inside (a dict, a list: any
+        # type not known to be immutable), found by C iterators with no Python loop
+        # per key. The previous frame is alive, so an immutable object seen there is
+        # the same value here, and normalizes the same (its placeholders are numbered).
+        keys = tuple(data)
+        values = tuple(data.values())
         last = self._last
-        shape = (tuple(data), tuple(map(type, data.values())))
-        if last is not None and last[0] == shape and float not in shape[1]:
-            changed: Iterable[tuple[str, Any]] | None
-            try:
-                changed = data.items() - last[1].items()
-            except TypeError:
-                changed = None
-            if changed is not None:
-                differ = {key for key, _ in changed}
-                if len(differ) > 1:  # placeholders are numbered in the data's own order
-                    changed = [(k, v) for k, v in data.items() if k in differ]
-                out = dict(last[2])
-                out.update(self._data_items(changed))
-                self._last = (shape, data, out)
-                return dict(out)
-        out = self._data_items(data.items())
-        self._last = (shape, data, out)
+        if last is not None and last[0] == keys:
+            out = dict(last[2])
+            renew = map(
+                or_,
+                map(is_not, values, last[1]),
+                map(not_, map(_immutable_type, map(type, values))),
+            )
+            changed = list(compress(keys, renew))
+            if changed:  # in the data's own order: placeholders are numbered in it
+                out.update(self._data_items([(key, data[key]) for key in changed]))
+        else:
+            out = self._data_items(data.items())
+        self._last = (keys, values, out)
         return dict(out)
 
     def _data_items(self, items: Iterable[tuple[str, Any]]) -> dict[str, Any]:
@@ -312,17 +323,15 @@ class Normalizer:
         fid, ftype, channel, seq, namespace, timestamp, parent, previous, data, version = envelope
         frame_ids = self._frame_ids
         # data first: a call id met under "call_id" names its kind before the
-        # namespace, which repeats it bare, is normalized.
+        # namespace, which repeats it bare, is normalized. The keys go in sorted
+        # order, as the cassette writer puts them: it then keeps the dict as is.
+        data_out = self._data(data)
         line = {
-            "data": self._data(data),
-            "id": frame_ids[fid],
-            "type": CANONICAL_ENV_TYPE if ftype in ENV_FRAME_TYPES else ftype,
             "channel": channel,
-            "seq": seq,
+            "data": data_out,
+            "id": frame_ids[fid],
+            "kind": "frame",
             "namespace": self._namespace(namespace),
-            "timestamp": None
-            if timestamp is None
-            else (0.0 if self.timestamps == "zero" else self._timestamp(timestamp)),
             # a reference to a frame of the cassette, most of them, is one lookup
             "parent_id": None
             if parent is None
@@ -330,9 +339,13 @@ class Normalizer:
             "previous_id": None
             if previous is None
             else (frame_ids.get(previous) or self.reference(previous)),
-            "version": version,
-            "kind": "frame",
+            "seq": seq,
             "stream": stream_index,
+            "timestamp": None
+            if timestamp is None
+            else (0.0 if self.timestamps == "zero" else self._timestamp(timestamp)),
+            "type": CANONICAL_ENV_TYPE if ftype in ENV_FRAME_TYPES else ftype,
+            "version": version,
         }
         if self.frame_hooks:
             context = NormalizeContext(self, stream_index, frame_index)
