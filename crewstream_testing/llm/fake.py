@@ -201,22 +201,12 @@ class FakeLLM(BaseLLM):
         self._prepare_clock()
         return run_plan(self, args, lambda formatted: self._next_plan(formatted, args), self._delay)
 
-    async def acall(
-        self,
-        messages: Any,
-        tools: list[dict[str, Any]] | None = None,
-        callbacks: list[Any] | None = None,
-        available_functions: dict[str, Any] | None = None,
-        from_task: Any = None,
-        from_agent: Any = None,
-        response_model: type[BaseModel] | None = None,
-    ) -> Any:
-        args = CallArgs(
-            messages, tools, callbacks, available_functions, from_task, from_agent, response_model
-        )
+    async def acall(self, *args: Any, **kwargs: Any) -> Any:
+        """``call``'s arguments (crewai's ``acall`` has the same), bound as ``call`` names them."""
+        bound = CallArgs.bind(args, kwargs)
         self._prepare_clock()
         return await arun_plan(
-            self, args, lambda formatted: self._next_plan(formatted, args), self._adelay
+            self, bound, lambda formatted: self._next_plan(formatted, bound), self._adelay
         )
 
     def supports_function_calling(self) -> bool:
