@@ -256,9 +256,14 @@ class CassetteBinding:
         self.tape.activate()
         # Crew(stream=True) outputs the app creates are recorded without record() (capture
         # 'all'); the hook stays on for 'explicit' too: it groups a merged output's chunks by input
-        self.unwatch = watch_outputs(
-            self.recorder.record_output if self.capture == "all" else lambda output: None
-        )
+        # (playback's outputs are marked before crewai's __init__ runs this hook: never recorded)
+        record_output = self.recorder.record_output
+
+        def captured(output: Any) -> None:
+            if not is_playback_session(output):
+                record_output(output)
+
+        self.unwatch = watch_outputs(captured if self.capture == "all" else lambda output: None)
         if self.capture == "all":
             self.uncapture = watch_sessions(self.recorder.capture)
         if self.mode == "none":

@@ -157,6 +157,8 @@ RESULT_TYPES: dict[str, tuple[str, str]] = {
         "litellm.types.utils",
         "ChatCompletionMessageToolCall",
     ),
+    # a legacy chunk stream's result (playback: chosen by the stream's source, crew / crew_async)
+    "crewai:CrewOutput": ("crewai.crews.crew_output", "CrewOutput"),
 }
 """Provider result types rebuilt in replay: the recorded key -> the module crewstream imports and its class.
 
@@ -263,13 +265,14 @@ def rebuild_result(stored: Mapping[str, Any], response_model: Any) -> Any:
     if kind == "none":
         return None
     if kind == "tool_calls" and isinstance(value, list):
-        cls = _result_type(stored.get("type"))
+        cls = result_type(stored.get("type"))
         if cls is not None:
             return [_rebuilt(cls, item) for item in value]
     return value
 
 
-def _result_type(key: Any) -> Any:
+def result_type(key: Any) -> Any:
+    """The allow-listed class ``RESULT_TYPES`` maps ``key`` to (None: not listed, or its SDK is missing)."""
     target = RESULT_TYPES.get(key) if isinstance(key, str) else None
     if target is None:
         return None

@@ -17,8 +17,10 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from crewstream_testing.cassette import Cassette, StreamRecord
+from crewstream_testing.chunks import CHUNK_SOURCES
 from crewstream_testing.errors import CrewstreamUsageError, RecordedError
 from crewstream_testing.frames import Frame
+from crewstream_testing.playback.chunk_output import build_chunks, make_chunk_output
 from crewstream_testing.playback.faults import Faults, PlaybackFault
 from crewstream_testing.playback.reorder import permute
 from crewstream_testing.playback.session import (
@@ -60,6 +62,9 @@ def playback(
     equal frames. ``.result`` raises crewai's ``RuntimeError`` until the frames
     are consumed, then gives the recorded result (its JSON form), or re-raises
     the recorded error (``RecordedError`` when its type is not a builtin).
+    A legacy chunk stream (recorded from ``Crew(stream=True)``) comes back as
+    crewai's ``CrewStreamingOutput`` of ``StreamChunk`` objects, its result a
+    ``CrewOutput`` (``playback/chunk_output.py``).
     The keyword options inject faults; see ``Faults``.
     """
     record = _stream_of(cassette_or_path, stream)
@@ -102,6 +107,15 @@ def session_from_frames(
 
 
 def _session(record: StreamRecord, asynchronous: bool, faults: Faults, where: str) -> Any:
+    if record.source in CHUNK_SOURCES:
+        faults.validate(where, len(record.chunks))
+        return make_chunk_output(
+            build_chunks(record.chunks, where),
+            Ending(record.outcome, record.result, record.error),
+            asynchronous=asynchronous,
+            faults=faults,
+            where=where,
+        )
     frames = record.frames
     if faults.permute is not None:
         source = record.source if record.source != "unknown" else None

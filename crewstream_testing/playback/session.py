@@ -55,6 +55,11 @@ def is_playback_session(session: object) -> bool:
         return False
 
 
+def mark_playback(obj: object) -> None:
+    """Mark ``obj`` as made by playback (``is_playback_session`` is then true of it)."""
+    _playback_sessions.add(obj)
+
+
 def stream_frame_class() -> Any:
     from crewai.types.streaming import StreamFrame
 
@@ -133,7 +138,8 @@ def _deliver_result(session: Any, ending: Ending) -> None:
         session._set_result(ending.result)
 
 
-def _wall_clock_advance(seconds: float) -> None:
+def wall_clock_advance(seconds: float) -> None:
+    """Move the running virtual wall clock by ``seconds`` (really wait when none runs)."""
     from crewstream_testing.clock import active_clock
 
     clock = active_clock()
@@ -165,10 +171,10 @@ def _sync_frames(
                 wait = faults.delay(index)
                 if wait:
                     shift += wait
-                    _wall_clock_advance(wait)
+                    wall_clock_advance(wait)
                 yield _shifted(frame, shift)
                 if faults.slow_consumer:
-                    _wall_clock_advance(faults.slow_consumer)
+                    wall_clock_advance(faults.slow_consumer)
             if faults.raise_at == len(frames):
                 failed = True
                 raise faults.exception(len(frames))
@@ -195,7 +201,7 @@ async def _async_frames(
             shift = 0.0
             for index, frame in enumerate(frames):
                 if faults.disconnect_after == index:
-                    await _cancel_current_task()
+                    await cancel_current_task()
                 if faults.raise_at == index:
                     raise faults.exception(index)
                 wait = faults.delay(index)
@@ -206,7 +212,7 @@ async def _async_frames(
                 if faults.slow_consumer:
                     await asyncio.sleep(faults.slow_consumer)
             if faults.disconnect_after == len(frames):
-                await _cancel_current_task()
+                await cancel_current_task()
             if faults.raise_at == len(frames):
                 raise faults.exception(len(frames))
         finished = True
@@ -219,7 +225,8 @@ async def _async_frames(
             _deliver_result(holder[0], ending)
 
 
-async def _cancel_current_task() -> None:
+async def cancel_current_task() -> None:
+    """Cancel the consumer's task where it waits, as an ASGI server does when the client goes away."""
     task = asyncio.current_task()
     if task is None:  # pragma: no cover - always inside a task under asyncio
         raise asyncio.CancelledError

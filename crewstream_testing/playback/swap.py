@@ -4,7 +4,11 @@ While a ``ProducerSwap`` is active, ``Flow.stream_events``, ``Flow.astream``,
 ``Flow.kickoff`` / ``kickoff_async`` on a flow whose ``stream`` is true,
 ``Flow.stream_turn`` and ``BaseLLM.stream_events`` do not run anything: each
 call returns the next recorded stream of the cassette as a played-back session
-(``playback.session``). A call with nothing left to play fails with
+(``playback.session``). On a crew whose ``stream`` is true, ``Crew.kickoff``,
+``kickoff_async`` / ``akickoff``, ``kickoff_for_each`` (one output per input)
+and ``kickoff_for_each_async`` / ``akickoff_for_each`` (one merged output)
+return recorded legacy chunk streams as crewai ``CrewStreamingOutput`` objects
+(``playback.chunk_output``). A call with nothing left to play fails with
 ``PlaybackExhaustedError``; a call of another kind than the recorded stream
 (an ``llm`` stream asked for by ``Flow.stream_events``) fails with
 ``PlaybackMismatchError``. The swap only reads the cassette.
@@ -25,7 +29,9 @@ from types import FrameType
 from typing import Any
 
 from crewstream_testing.cassette import Cassette, StreamRecord
+from crewstream_testing.chunks import CHUNK_SOURCES
 from crewstream_testing.errors import CrewstreamError, CrewstreamUsageError
+from crewstream_testing.playback.chunk_output import build_chunks, make_chunk_output
 from crewstream_testing.playback.faults import Faults
 from crewstream_testing.playback.session import Ending, build_frames, make_session
 
@@ -37,6 +43,12 @@ _CALL_SOURCE = {
     "Flow.kickoff_async": "flow",
     "Flow.stream_turn": "turn",
     "LLM.stream_events": "llm",
+    "Crew.kickoff": "crew",
+    "Crew.kickoff_async": "crew",
+    "Crew.akickoff": "crew",
+    "Crew.kickoff_for_each": "crew",
+    "Crew.kickoff_for_each_async": "crew",
+    "Crew.akickoff_for_each": "crew",
 }
 
 
@@ -100,13 +112,23 @@ class ProducerSwap:
             self._check_kind(entry, index, record)
             self.played.append((entry, index))
         faults = self.faults.get(index, self.default_faults)
+        ending = Ending(record.outcome, record.result, record.error)
+        if record.source in CHUNK_SOURCES:
+            where = f"stream {index} of {self._where()}"
+            faults.validate(where, len(record.chunks))
+            return make_chunk_output(
+                build_chunks(record.chunks, where),
+                ending,
+                asynchronous=asynchronous,
+                faults=faults,
+                where=where,
+            )
         faults.validate(f"stream {index}", len(record.frames))
         frames = record.frames
         if faults.permute is not None:
             from crewstream_testing.playback.reorder import permute
 
             frames = permute(frames, faults.permute, source=record.source)
-        ending = Ending(record.outcome, record.result, record.error)
         return make_session(build_frames(frames), ending, asynchronous=asynchronous, faults=faults)
 
     def _where(self) -> str:
@@ -124,7 +146,11 @@ class ProducerSwap:
 
     def _check_kind(self, entry: str, index: int, record: StreamRecord) -> None:
         wanted = _CALL_SOURCE[entry]
-        source = "flow" if record.source in _FLOW_SOURCES else record.source
+        source = record.source
+        if source in _FLOW_SOURCES:
+            source = "flow"
+        elif source in CHUNK_SOURCES:
+            source = "crew"
         if source in ("unknown", wanted):
             return
         raise PlaybackMismatchError(
@@ -139,6 +165,7 @@ class ProducerSwap:
         """Patch crewai's entry points (idempotent)."""
         if self._saved:
             return self
+        from crewai import Crew
         from crewai.flow import Flow
         from crewai.llms.base_llm import BaseLLM
 
@@ -170,6 +197,7 @@ class ProducerSwap:
             return swap.next_session("LLM.stream_events", False)
 
         patches: list[tuple[type, str, Callable[..., Any]]] = [
+            *self._crew_patches(Crew),
             (Flow, "stream_events", stream_events),
             (Flow, "astream", astream),
             (Flow, "kickoff", kickoff),
@@ -183,6 +211,35 @@ class ProducerSwap:
             replacement.__qualname__ = f"{owner.__name__}.{name}"
             setattr(owner, name, replacement)
         return self
+
+    def _crew_patches(self, crew_class: type) -> list[tuple[type, str, Callable[..., Any]]]:
+        # Crew(stream=True) entry points; a crew that does not stream runs as usual
+        swap = self
+        original = {name: getattr(crew_class, name) for name in _CREW_ENTRIES}
+
+        def kickoff(crew: Any, *args: Any, **kwargs: Any) -> Any:
+            if not getattr(crew, "stream", False):
+                return original["kickoff"](crew, *args, **kwargs)
+            return swap.next_session("Crew.kickoff", False)
+
+        def kickoff_for_each(crew: Any, inputs: Any, *args: Any, **kwargs: Any) -> Any:
+            if not getattr(crew, "stream", False):
+                return original["kickoff_for_each"](crew, inputs, *args, **kwargs)
+            return [swap.next_session("Crew.kickoff_for_each", False) for _ in inputs]
+
+        def asynchronous(name: str) -> Callable[..., Any]:
+            async def entry(crew: Any, *args: Any, **kwargs: Any) -> Any:
+                if not getattr(crew, "stream", False):
+                    return await original[name](crew, *args, **kwargs)
+                return swap.next_session(f"Crew.{name}", True)
+
+            return entry
+
+        return [
+            (crew_class, "kickoff", kickoff),
+            (crew_class, "kickoff_for_each", kickoff_for_each),
+            *((crew_class, name, asynchronous(name)) for name in _CREW_ENTRIES[2:]),
+        ]
 
     def stop(self) -> None:
         """Restore crewai's entry points (idempotent)."""
@@ -201,6 +258,14 @@ class ProducerSwap:
 
 
 _ABSENT: Any = object()
+_CREW_ENTRIES = (
+    "kickoff",
+    "kickoff_for_each",
+    "kickoff_async",
+    "akickoff",
+    "kickoff_for_each_async",
+    "akickoff_for_each",
+)
 
 
 def _caller() -> str:
