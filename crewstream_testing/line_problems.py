@@ -148,9 +148,10 @@ def _tool_call(tool_call: Any, path: str) -> str | None:
     function = tool_call.get("function")
     if type(function) is not dict:
         return _must(f"{path}.function", "an object (name, arguments)", function)
-    return _fields(function, f"{path}.function", {"name": (str,), "arguments": (str,)}) or _fields(
-        tool_call, path, {"id": (_NONE, str), "index": (_NONE, int)}
-    )
+    # a provider's later fragments of one call may carry no name (litellm: null), as crewai emits them
+    return _fields(
+        function, f"{path}.function", {"name": (_NONE, str), "arguments": (_NONE, str)}
+    ) or _fields(tool_call, path, {"id": (_NONE, str), "index": (_NONE, int)})
 
 
 def _optional_object(record: dict[str, Any], name: str, check: Any) -> str | None:
