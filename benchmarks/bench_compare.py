@@ -21,8 +21,9 @@ from typing import Any
 
 from benchmarks.bench_streams import PROMPT, chunk_texts, consume, fake_llm, quiet_crewai
 from benchmarks.timing import check_real_clock, repeat, timed
-from crewstream_testing.cassette import Cassette, encode_lines
+from crewstream_testing.cassette import Cassette
 from crewstream_testing.diff import compare
+from crewstream_testing.line_encoding import encode_lines
 from crewstream_testing.llm.fake import FakeReply, reply
 from crewstream_testing.recorder import Recorder
 

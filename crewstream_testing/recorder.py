@@ -28,7 +28,6 @@ from crewstream_testing.cassette import (
     StreamRecord,
     collector_paused,
     crewai_version,
-    encode_lines,
 )
 from crewstream_testing.chunks import (
     chunk_lines,
@@ -41,6 +40,7 @@ from crewstream_testing.clock import VirtualClock
 from crewstream_testing.errors import CrewstreamUsageError
 from crewstream_testing.frames import Frame, infer_source
 from crewstream_testing.kinds import CLOCKS, SOURCES
+from crewstream_testing.line_encoding import encode_lines
 from crewstream_testing.normalize import FrameHook, Normalizer
 from crewstream_testing.redact.redactor import Redactor
 

@@ -8,9 +8,9 @@ import orjson
 import pytest
 
 from crewstream_testing import Cassette, CassetteFormatError, Frame, StreamRecord
-from crewstream_testing.cassette import encode_lines
 from crewstream_testing.diff import compare, first_divergence
 from crewstream_testing.frames import envelope_problem
+from crewstream_testing.line_encoding import encode_lines
 
 HEADER = b'{"clock":"virtual","contract":"v1","crewai":"1.15.30","format":"crewstream-cassette","format_version":2,"kind":"header"}'
 
