@@ -145,15 +145,23 @@ def chunk_label(chunk: Mapping[str, Any]) -> str:
     return f"{task}, agent {chunk.get('agent_role')!r}, {chunk.get('chunk_type')}"
 
 
-def chunk_divergence(
+def first_chunk_divergence(
     expected: Sequence[Mapping[str, Any]], actual: Sequence[Mapping[str, Any]]
-) -> list[str] | None:
-    """Describe the first differing chunk of two legacy chunk streams, or None when equal."""
+) -> int | None:
+    """The index of the first chunk where two legacy chunk streams differ (one is missing), or None."""
     index = next(
         (n for n, (a, b) in enumerate(zip(expected, actual, strict=False)) if a != b),
         min(len(expected), len(actual)),
     )
-    if index == len(expected) == len(actual):
+    return None if index == len(expected) == len(actual) else index
+
+
+def chunk_divergence(
+    expected: Sequence[Mapping[str, Any]], actual: Sequence[Mapping[str, Any]]
+) -> list[str] | None:
+    """Describe the first differing chunk of two legacy chunk streams, or None when equal."""
+    index = first_chunk_divergence(expected, actual)
+    if index is None:
         return None
     if index < len(expected) and index < len(actual):
         old, new = expected[index], actual[index]

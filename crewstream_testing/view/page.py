@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from crewstream_testing.view.spans import build_spans
+from crewstream_testing.view.spans import build_chunk_spans, build_spans, chunk_frames
 
 MAX_VIOLATIONS = 500
 """Violations kept per stream; the page says how many more there were."""
@@ -29,8 +29,13 @@ class Side:
 
 def stream_payload(index: int, stream: Any) -> dict[str, Any]:
     """Everything the page needs to draw one stream."""
-    frames = stream.frames
-    tree = build_spans(frames)
+    chunked = bool(stream.chunks) and not stream.frames
+    if chunked:  # a legacy Crew(stream=True) stream: chunk i is drawn as frame i
+        frames: Sequence[Any] = chunk_frames(stream.chunks)
+        tree = build_chunk_spans(stream.chunks)
+    else:
+        frames = stream.frames
+        tree = build_spans(frames)
     types: dict[str, int] = {}
     channels: dict[str, int] = {}
     namespaces: dict[str, int] = {}
@@ -76,7 +81,7 @@ def stream_payload(index: int, stream: Any) -> dict[str, Any]:
         ]
         for span in tree.spans
     ]
-    violations, more = _violations(stream)
+    violations, more = _violations(stream, chunked)
     return {
         "index": index,
         "source": stream.source,
@@ -85,6 +90,7 @@ def stream_payload(index: int, stream: Any) -> dict[str, Any]:
         "error": stream.error,
         "result": _short(stream.result),
         "timed": tree.timed,
+        "chunked": chunked,
         "types": list(types),
         "channels": list(channels),
         "namespaces": list(namespaces),
@@ -118,12 +124,18 @@ def _short(value: Any) -> Any:
     return text if len(text) <= MAX_RESULT_CHARS else text[: MAX_RESULT_CHARS - 1] + "…"
 
 
-def _violations(stream: Any) -> tuple[list[dict[str, Any]], int]:
+def _violations(stream: Any, chunked: bool) -> tuple[list[dict[str, Any]], int]:
     from crewstream_testing import check_frames
+    from crewstream_testing.contract.chunks import check_chunks
 
     complete = stream.outcome in ("result", "error")
+    found: Sequence[Any]
     try:
-        found = check_frames(stream.frames, source=stream.source, complete=complete)
+        if chunked:
+            result = stream.result if stream.outcome == "result" else None
+            found = check_chunks(stream.chunks, result=result)
+        else:
+            found = check_frames(stream.frames, source=stream.source, complete=complete)
     except Exception as exc:  # a view still draws a stream the checker cannot read
         return [{"rule": "unchecked", "frames": [], "text": f"not checked: {exc}"}], 0
     shown = [
@@ -134,7 +146,12 @@ def _violations(stream: Any) -> tuple[list[dict[str, Any]], int]:
 
 def divergences(expected: Any, actual: Any) -> list[dict[str, Any]]:
     """Per stream index of two cassettes: the first divergent frame and the diff lines describing it."""
-    from crewstream_testing.diff import cassette_divergence, first_divergence, stream_divergence
+    from crewstream_testing.diff import (
+        cassette_divergence,
+        first_chunk_divergence,
+        first_divergence,
+        stream_divergence,
+    )
 
     found = []
     for index in range(max(len(expected.streams), len(actual.streams))):
@@ -148,6 +165,8 @@ def divergences(expected: Any, actual: Any) -> list[dict[str, Any]]:
             continue
         where = first_divergence(old.frames, new.frames)
         frame = where.index if where is not None else None
+        if frame is None and not old.frames and not new.frames:
+            frame = first_chunk_divergence(old.chunks, new.chunks)  # chunk i is drawn as frame i
         found.append({"stream": index, "frame": frame, "lines": described})
     return found
 

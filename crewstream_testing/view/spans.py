@@ -9,6 +9,8 @@ and two parallel listeners are siblings. Chunk frames are not spans: the
 chunks of an LLM call are coalesced into its assembled text, thinking and
 tool-call arguments, and into runs of consecutive chunks of one kind
 (``Segment``), so a 10,000-chunk call is one span with a few segments.
+A legacy ``Crew(stream=True)`` stream, which has chunk lines and no frames,
+gets the same kind of tree from ``build_chunk_spans`` (see below).
 
 Reads frames through the public ``Frame`` attributes only.
 """
@@ -286,6 +288,11 @@ def _add_chunk(span: Span, index: int, frame: Any) -> None:
     else:
         kind = "text"
         span.text += text
+    _count_chunk(span, kind, index)
+
+
+def _count_chunk(span: Span, kind: str, index: int) -> None:
+    """Count chunk ``index`` of ``kind`` in ``span``: extend its last segment or start one."""
     span.chunks += 1
     last = span.segments[-1] if span.segments else None
     if last is not None and last.kind == kind and last.last == index - 1:
@@ -314,3 +321,128 @@ def _finish(span: Span, frames: Sequence[Any], stamps: list[float] | None) -> No
         value = end.get("result", end.get("output", end.get("error")))
         if value not in (None, ""):
             span.detail = value if isinstance(value, str) else repr(value)
+
+
+# -- legacy chunk streams -----------------------------------------------------------------------
+# A Crew(stream=True) stream has chunk lines, not frames. The view draws each
+# chunk as a frame of its own (``chunk_frames``: index i is chunk i, so a
+# violation's or a divergence's chunk index is a frame index) and coalesces
+# runs of one agent's chunks into ``chunks`` spans (``build_chunk_spans``),
+# under an ``input`` span per input of a merged kickoff_for_each output.
+
+CHUNK_CHANNEL = "chunk"
+
+
+@dataclass(frozen=True)
+class ChunkFrame:
+    """A legacy chunk seen as a frame: the ``Frame`` attributes the view reads, ``data`` the chunk line."""
+
+    data: dict[str, Any]
+    type: str
+    namespace: tuple[str, ...]
+    channel: str = CHUNK_CHANNEL
+    id: str | None = None
+    seq: int | None = None
+    timestamp: float = 0.0
+    parent_id: str | None = None
+    previous_id: str | None = None
+
+
+def _task_label(chunk: dict[str, Any]) -> str:
+    name = chunk.get("task_name")
+    return f"task {chunk.get('task_index')}" + (f" {name}" if name else "")
+
+
+def _input_label(chunk: dict[str, Any]) -> str | None:
+    if chunk.get("input") is None:
+        return None
+    return f"input {chunk['input']}" + (" (repeated)" if chunk.get("repeat") else "")
+
+
+def chunk_frames(chunks: Sequence[dict[str, Any]]) -> list[ChunkFrame]:
+    """Each chunk line as a ``ChunkFrame``: type ``chunk_<chunk_type>``, namespace [input,] task, agent."""
+    frames = []
+    for chunk in chunks:
+        where = (_input_label(chunk), _task_label(chunk), str(chunk.get("agent_role") or "agent"))
+        frames.append(
+            ChunkFrame(
+                data=dict(chunk),
+                type=f"chunk_{chunk.get('chunk_type') or 'text'}",
+                namespace=tuple(part for part in where if part is not None),
+            )
+        )
+    return frames
+
+
+def build_chunk_spans(chunks: Sequence[dict[str, Any]]) -> SpanTree:
+    """The spans of a legacy chunk stream: a ``chunks`` span per run of one agent's chunks on one task.
+
+    A run's span holds its assembled text and tool calls (as an LLM call's
+    does) and segments of consecutive text / tool chunks. The chunks of a
+    merged ``kickoff_for_each`` output sit under an ``input`` span per input
+    (crewai's repeated copies under an input span of their own).
+    """
+    spans: list[Span] = []
+    owner: list[int | None] = [None] * len(chunks)
+    group_key: tuple[Any, ...] | None = None
+    input_key: str | None = None
+    group: Span | None = None
+    parent: Span | None = None
+    for index, chunk in enumerate(chunks):
+        label = _input_label(chunk)
+        if label is not None and (parent is None or label != input_key):
+            name = label.removeprefix("input ")
+            parent = Span(len(spans), "input", name, index, CHUNK_CHANNEL, (label,), status="ok")
+            spans.append(parent)
+            input_key, group_key = label, None
+        key = (
+            chunk.get("task_index"),
+            chunk.get("task_name"),
+            chunk.get("task_id"),
+            chunk.get("agent_role"),
+            chunk.get("agent_id"),
+        )
+        if group is None or key != group_key:
+            role = str(chunk.get("agent_role") or "agent")
+            group = Span(
+                index=len(spans),
+                kind="chunks",
+                name=f"{_task_label(chunk)} · {role}",
+                start=index,
+                channel=CHUNK_CHANNEL,
+                namespace=tuple(p for p in (label, _task_label(chunk), role) if p is not None),
+                status="ok",
+            )
+            if parent is not None:
+                group.parent = parent.index
+                group.depth = 1
+                parent.children.append(group.index)
+            spans.append(group)
+            group_key = key
+        group.end = index
+        if parent is not None:
+            parent.end = index
+            parent.chunks += 1
+        owner[index] = group.index
+        _add_legacy_chunk(group, index, chunk)
+    return SpanTree(spans, owner, False)
+
+
+def _add_legacy_chunk(span: Span, index: int, chunk: dict[str, Any]) -> None:
+    content = chunk.get("content")
+    text = content if isinstance(content, str) else ""
+    tool_call = chunk.get("tool_call")
+    if chunk.get("chunk_type") == "tool_call" and isinstance(tool_call, dict):
+        kind = "tool"
+        key = str(tool_call.get("index", tool_call.get("tool_id", "")))
+        call = next((c for c in span.tool_calls if c.key == key), None)
+        if call is None:
+            call = ToolCall(key)
+            span.tool_calls.append(call)
+        if tool_call.get("tool_name") and not call.name:
+            call.name = str(tool_call["tool_name"])
+        call.arguments += text
+    else:
+        kind = "text"
+        span.text += text
+    _count_chunk(span, kind, index)

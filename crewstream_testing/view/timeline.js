@@ -51,6 +51,8 @@
   // -- one stream: frames decoded on demand ------------------------------------------------
   function Stream(raw, side) {
     this.raw = raw; this.side = side; this.n = raw.frames.id.length; this.cache = {};
+    // a legacy chunk stream: item i is chunk i (its cassette line), not a frame
+    this.chunked = !!raw.chunked; this.unit = this.chunked ? "chunk" : "frame";
     var spans = [];
     for (var i = 0; i < raw.spans.length; i++) {
       var s = raw.spans[i];
@@ -84,6 +86,7 @@
     return (this.cache[i] = out);
   };
   Stream.prototype.frame = function (i) {
+    if (this.chunked) return Object.assign({ kind: "chunk", stream: this.raw.index }, this.data(i));
     var c = this.raw.frames, ns = this.raw.namespaces[c.ns[i]];
     return { version: "v1", id: c.id[i], seq: c.seq[i], type: this.raw.types[c.type[i]],
       channel: this.raw.channels[c.channel[i]], namespace: ns ? ns.split("/") : [],
@@ -94,6 +97,7 @@
   Stream.prototype.ns = function (i) { return this.raw.namespaces[this.raw.frames.ns[i]]; };
   Stream.prototype.content = function (i) {
     var d = this.data(i);
+    if (this.chunked) return (d.tool_call ? (d.tool_call.tool_name || "tool") + ": " : "") + (d.content || "");
     if (typeof d.chunk === "string" && d.chunk) return d.chunk;
     if (d.tool_call && typeof d.tool_call === "object") {
       var fn = d.tool_call.function || {};
@@ -124,9 +128,11 @@
     if (s === null || s === undefined) return "";
     return s < 1 ? (s * 1000).toFixed(1) + " ms" : s.toFixed(3) + " s";
   }
+  function hasText(span) { return span.kind === "llm" || span.kind === "chunks"; }
   function llmPreview(span) {
-    if (span.text) return firstLine(span.text);
-    return span.tools.map(function (t) { return t[0] + "(" + t[1] + ")"; }).join(" ");
+    var calls = span.tools.map(function (t) { return t[0] + "(" + t[1] + ")"; }).join(" ");
+    if (span.text && span.kind === "chunks" && calls) return calls + " → " + firstLine(span.text);
+    return span.text ? firstLine(span.text) : calls;
   }
   function firstLine(text) { var line = (text || "").split("\n")[0]; return line.length > 80 ? line.slice(0, 79) + "…" : line; }
 
@@ -183,8 +189,8 @@
       box.style.left = a + "%";
       box.style.width = "calc(" + (b - a) + "% - 1px)";
       box.style.top = MARK_ROW + row * ROW + "px";
-      var label = span.name + (span.kind === "llm" ? " — " + llmPreview(span) : "");
-      box.title = span.kind + " " + span.name + " (frames " + span.start + "–" + (span.end === null ? "open" : span.end) + ")" +
+      var label = span.name + (hasText(span) ? " — " + llmPreview(span) : "");
+      box.title = span.kind + " " + span.name + " (" + stream.unit + "s " + span.start + "–" + (span.end === null ? "open" : span.end) + ")" +
         (span.duration ? " " + fmtDuration(span.duration) : "");
       for (var g = 0; g < span.segments.length; g++) {
         var seg = span.segments[g], sa = stream.x(seg[1], axis), sb = stream.x2(seg[2], axis), w = b - a || 1;
@@ -230,7 +236,7 @@
       var line = el("div", "divergence");
       line.dataset.frame = divergence;
       line.style.left = (divergence < stream.n ? stream.x(divergence, axis) : 100) + "%";
-      line.title = "first divergence: frame " + divergence;
+      line.title = "first divergence: " + stream.unit + " " + divergence;
       canvas.appendChild(line);
     }
   }
@@ -245,7 +251,7 @@
       row.appendChild(el("span", "tree-name", span.name));
       if (span.duration) row.appendChild(el("span", "dur", fmtDuration(span.duration)));
       if (span.status !== "ok") row.appendChild(el("span", "status", span.status));
-      if (span.kind === "llm" && (span.text || span.tools.length)) row.appendChild(el("span", "preview", llmPreview(span)));
+      if (hasText(span) && (span.text || span.tools.length)) row.appendChild(el("span", "preview", llmPreview(span)));
       li.appendChild(row);
       if (span.children.length) {
         var ul = el("ul");
@@ -313,7 +319,7 @@
     return box;
   }
   function frameSection(stream, i, title) {
-    var box = section(title + " — frame " + i + " (" + stream.channel(i) + "/" + stream.type(i) + ")");
+    var box = section(title + " — " + stream.unit + " " + i + " (" + stream.channel(i) + "/" + stream.type(i) + ")");
     box.dataset.frame = i;
     var pre = el("pre", "json");
     pre.innerHTML = jsonHtml(stream.frame(i));
@@ -330,12 +336,12 @@
     host.dataset.span = i;
     host.dataset.frame = "";
     var head = section(span.kind + ": " + span.name);
-    head.appendChild(el("div", "meta", "frames " + span.start + "–" + (span.end === null ? "(no end frame)" : span.end) +
+    head.appendChild(el("div", "meta", stream.unit + "s " + span.start + "–" + (span.end === null ? "(no end frame)" : span.end) +
       " · " + span.status + (span.duration ? " · " + fmtDuration(span.duration) : "") +
       (span.chunks ? " · " + span.chunks + " chunk(s)" : "")));
     if (span.detail) { var d = el("pre", "detail"); d.innerHTML = marked(span.detail); head.appendChild(d); }
     host.appendChild(head);
-    if (span.kind === "llm") {
+    if (hasText(span)) {
       var text = section("assembled text", "llm-text");
       var pre = el("pre", "llm-text"); pre.innerHTML = marked(span.text || ""); text.appendChild(pre);
       host.appendChild(text);
@@ -349,8 +355,8 @@
         host.appendChild(tc);
       }
     }
-    host.appendChild(frameSection(stream, span.start, "start"));
-    if (span.end !== null) host.appendChild(frameSection(stream, span.end, "end"));
+    host.appendChild(frameSection(stream, span.start, stream.chunked ? "first" : "start"));
+    if (span.end !== null) host.appendChild(frameSection(stream, span.end, stream.chunked ? "last" : "end"));
     highlight();
   }
   function showFrame(stream, i) {
@@ -361,7 +367,7 @@
     host.dataset.span = "";
     var div = currentDivergence();
     if (div && div.frame === i) host.appendChild(divergenceSection(div));
-    host.appendChild(frameSection(stream, i, DATA.compare ? DATA.sides[stream.side].label : "frame"));
+    host.appendChild(frameSection(stream, i, DATA.compare ? DATA.sides[stream.side].label : stream.unit));
     if (DATA.compare) {
       var other = views[1 - stream.side];
       if (other && i < other.stream.n) host.appendChild(frameSection(other.stream, i, DATA.sides[1 - stream.side].label));
@@ -370,7 +376,8 @@
     views.forEach(function (v) { if (v && (DATA.compare || v === views[stream.side])) v.list.scrollTo(i); });
   }
   function divergenceSection(div) {
-    var box = section("first divergence" + (div.frame === null ? "" : ": frame " + div.frame), "divergence-diff");
+    var unit = (views[0] && views[0].stream.unit) || "frame";
+    var box = section("first divergence" + (div.frame === null ? "" : ": " + unit + " " + div.frame), "divergence-diff");
     var pre = el("pre", "diff");
     pre.innerHTML = div.lines.map(function (line) {
       var cls = / -> /.test(line) ? "diff-change" : "";
@@ -416,7 +423,7 @@
       var stream = new Stream(raw, side);
       timed = timed || raw.timed;
       var summary = el("div", "summary", "stream " + raw.index + " (" + raw.source + (raw.name ? ", " + raw.name : "") + "): " +
-        stream.n + " frames, " + stream.spans.length + " spans, ended: " + raw.outcome +
+        stream.n + " " + stream.unit + "s, " + stream.spans.length + " spans, ended: " + raw.outcome +
         (raw.error ? " " + raw.error.type + ": " + raw.error.message : "") +
         (raw.violations.length ? " · " + (raw.violations.length + raw.more_violations) + " violation(s)" : ""));
       root.appendChild(summary);
@@ -477,7 +484,7 @@
       side.streams.forEach(function (s) {
         if (seen[s.index]) return;
         seen[s.index] = true;
-        var option = el("option", null, "stream " + s.index + " (" + s.source + ") · " + s.frames.id.length + " frames · " + s.outcome);
+        var option = el("option", null, "stream " + s.index + " (" + s.source + ") · " + s.frames.id.length + (s.chunked ? " chunks · " : " frames · ") + s.outcome);
         option.value = s.index;
         select.appendChild(option);
       });

@@ -2,7 +2,9 @@
 
 flows → methods → agents → LLM calls → tools, each with its frame range,
 its duration when the stream has timestamp offsets, and the first line of
-an LLM call's text (or its tool calls), a tool's arguments and output.
+an LLM call's text (or its tool calls), a tool's arguments and output. A
+legacy chunk stream shows its runs of one agent's chunks (per input of a
+merged ``kickoff_for_each`` output) with their tool calls and text.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from rich.console import Console
 from rich.text import Text
 from rich.tree import Tree
 
-from crewstream_testing.view.spans import Span, SpanTree, build_spans
+from crewstream_testing.view.spans import Span, SpanTree, build_chunk_spans, build_spans
 
 STYLES = {
     "flow": "bold blue",
@@ -22,6 +24,8 @@ STYLES = {
     "crew": "cyan",
     "task": "green",
     "llm": "yellow",
+    "chunks": "yellow",
+    "input": "cyan",
     "tool": "red",
     "turn": "bold",
 }
@@ -45,11 +49,15 @@ def span_label(span: Span, timed: bool) -> Text:
     if span.status != "ok":
         label.append(f" {span.status}", style="bold red")
     preview = ""
-    if span.kind == "llm":
+    if span.kind in ("llm", "chunks"):
         if span.text:
             preview = repr(_first_line(span.text))
         elif span.tool_calls:
             preview = " ".join(f"{c.name}({c.arguments})" for c in span.tool_calls)
+        if span.kind == "chunks" and span.text and span.tool_calls:
+            # the text is the run's answer; its tool calls come first in the run
+            calls = ", ".join(f"{c.name}({_first_line(c.arguments, 16)})" for c in span.tool_calls)
+            preview = f"{preview} after {calls}"
         if span.thinking:
             preview = f"(thinking {len(span.thinking)} chars) {preview}"
         if span.status == "failed" and span.detail:
@@ -57,7 +65,9 @@ def span_label(span: Span, timed: bool) -> Text:
     elif span.kind == "tool":
         preview = span.detail
     if preview:
-        label.append(f"  {_first_line(preview, PREVIEW + 20)}", style="italic")
+        # a chunk run's line holds tool calls and text, and sits under an input: kept shorter
+        limit = PREVIEW + 10 if span.kind == "chunks" else PREVIEW + 20
+        label.append(f"  {_first_line(preview, limit)}", style="italic")
     return label
 
 
@@ -98,16 +108,17 @@ def print_tree(cassette: Any, out: TextIO, *, stream: int | None = None, width: 
     for index, record in enumerate(cassette.streams):
         if stream is not None and index != stream:
             continue
-        tree = build_spans(record.frames)
+        chunked = bool(record.chunks) and not record.frames
+        tree = build_chunk_spans(record.chunks) if chunked else build_spans(record.frames)
         ending = record.outcome
         if record.error:
             ending += f" {record.error.get('type')}: {record.error.get('message')}"
         title = f"stream {index} ({record.source}): {len(record.frames)} frames, ended: {ending}"
-        if record.chunks:  # a legacy Crew(stream=True) chunk stream has no spans
+        if chunked:  # a legacy Crew(stream=True) stream: a span per run of one agent's chunks
             title = (
                 f"stream {index} ({record.source}): {len(record.chunks)} chunks, ended: {ending}"
             )
-            title += " (a legacy chunk stream: `crewstream show` lists its chunks)"
+            title += " (a legacy chunk stream: chunk order only)"
         elif not tree.timed:
             title += " (no timestamps: frame order only)"
         console.print(stream_tree(title, tree))

@@ -350,3 +350,186 @@ def test_timed_streams_are_drawn_on_the_time_axis_with_a_switch(
         assert page.errors == []
 
     browser.open(path, check)
+
+
+# -- legacy chunk streams (Crew(stream=True)) ---------------------------------------------------
+
+CREW_LINE = "Chunks are drawn in order, agent by agent."
+
+
+@pytest.fixture(scope="module")
+def recorded_crew(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A fresh recording of a real ``Crew(stream=True).kickoff()`` on FakeLLM scripts."""
+    from crewstream_testing.hermetic import CrewaiIsolation
+    from crewstream_testing.recorder import Recorder
+    from fixtures.crew_app import TOPICS, make_crew
+
+    where = tmp_path_factory.mktemp("crew")
+    with CrewaiIsolation(where / "storage"), Recorder(clock="virtual") as recorder:
+        streaming = recorder.record(make_crew(line=CREW_LINE).kickoff(inputs=TOPICS[0]))
+        for _ in streaming:
+            pass
+    return recorder.save(where / "crew.jsonl")
+
+
+def chunk_rows(page: Page) -> dict[int, str]:
+    rows = page.page.eval_on_selector_all(
+        ".frame-row[data-frame]",
+        "ns => ns.map(n => [+n.dataset.frame, n.querySelector('.c-content').textContent])",
+    )
+    return {index: text for index, text in rows}
+
+
+def test_a_chunk_stream_is_drawn_chunk_by_chunk_grouped_by_agent(
+    browser: BrowserThread, tmp_path: Path, recorded_crew: Path
+) -> None:
+    chunks = Cassette.load(recorded_crew).streams[0].chunks
+    assert [c["chunk_type"] for c in chunks].count("tool_call") == 7
+    writer = [c["content"] for c in chunks if c["agent_role"] == "Writer"]
+    assert "".join(writer) == CREW_LINE
+    path = view(tmp_path, recorded_crew)
+
+    def check(page: Page) -> None:
+        assert page.page.inner_text("#stream-select option") == (
+            f"stream 0 (crew) · {len(chunks)} chunks · result"
+        )
+        spans = page.spans()
+        assert [(s["kind"], s["name"].split(" — ")[0], s["parent"], s["start"]) for s in spans] == [
+            ("chunks", "task 0 · Researcher", None, 0),
+            ("chunks", "task 0 · Writer", None, 12),
+        ]
+        # the Researcher's run: its 7 tool-call fragments, then its 5 text chunks
+        segments = page.page.eval_on_selector_all(
+            '.timeline .span[data-span="0"] .seg', "ns => ns.map(n => n.className)"
+        )
+        assert segments == ["seg seg-tool", "seg seg-text"]
+        assert spans[1]["name"] == f"task 0 · Writer — {CREW_LINE}"
+        # every chunk is a row of the list, in order, with its text (a tool fragment with its tool)
+        rows = chunk_rows(page)
+        assert rows[1] == 'word_count: {"text":'
+        assert [rows[i] for i in range(12, len(chunks))] == writer
+        assert page.page.inner_text(".summary") == (
+            f"stream 0 (crew): {len(chunks)} chunks, 2 spans, ended: result"
+        )
+        assert page.errors == []
+
+    browser.open(path, check)
+
+
+def test_clicking_a_chunk_run_shows_its_assembled_text_and_tool_calls(
+    browser: BrowserThread, tmp_path: Path, recorded_crew: Path
+) -> None:
+    chunks = Cassette.load(recorded_crew).streams[0].chunks
+    path = view(tmp_path, recorded_crew)
+
+    def check(page: Page) -> None:
+        page.page.click('.timeline .span[data-span="1"]')
+        assert page.page.inner_text("#llm-text pre") == CREW_LINE
+        assert page.page.get_attribute("#details", "data-span") == "1"
+        # its first chunk, shown as the cassette's chunk line
+        shown = orjson.loads(page.page.inner_text('#details section[data-frame="12"] pre.json'))
+        assert shown == {**chunks[12], "kind": "chunk", "stream": 0}
+        page.page.click('.tree li[data-span="0"] > .tree-row')
+        assert page.page.inner_text("#llm-text pre") == "The sentence has 5 words."
+        assert (
+            page.page.inner_text("#llm-tools pre")
+            == 'word_count({"text": "streams of chunks are ordered"})'
+        )
+        marks = page.page.eval_on_selector_all(
+            "#details mark.placeholder", "ns => ns.map(n => n.textContent)"
+        )
+        assert "<agent:1>" in marks
+        # a single chunk: its row opens its line
+        page.page.click('.frame-row[data-frame="14"]')
+        assert page.page.get_attribute("#details", "data-frame") == "14"
+        assert (
+            orjson.loads(page.page.inner_text("#details pre.json"))["content"]
+            == (chunks[14]["content"])
+        )
+        assert page.errors == []
+
+    browser.open(path, check)
+
+
+def test_two_chunk_recordings_mark_the_first_divergent_chunk(
+    browser: BrowserThread, tmp_path: Path, recorded_crew: Path
+) -> None:
+    cassette = Cassette.load(recorded_crew)
+    chunks = cassette.streams[0].chunks
+    planted = next(i for i, c in enumerate(chunks) if c["agent_role"] == "Writer") + 2
+    old = chunks[planted]["content"]
+    chunks[planted] = {**chunks[planted], "content": " smudged"}
+    cassette.save(tmp_path / "new.jsonl")
+    path = view(tmp_path, recorded_crew, tmp_path / "new.jsonl")
+
+    def check(page: Page) -> None:
+        lines = page.page.locator(".timeline .divergence")
+        assert lines.count() == 2
+        assert {lines.nth(i).get_attribute("data-frame") for i in range(2)} == {str(planted)}
+        banner = page.page.locator("#divergence-banner")
+        assert banner.get_attribute("data-frame") == str(planted)
+        assert banner.inner_text() == (
+            f"first divergence: stream 0 (crew): first divergent chunk {planted} "
+            "(task 0, agent 'Writer', text):"
+        )
+        assert page.page.locator(f'.frame-row.is-divergence[data-frame="{planted}"]').count() == 2
+        # the divergent chunk sits inside the Writer's run, drawn at that chunk
+        line = page.box(".timeline .divergence")
+        run = page.box('.timeline .span[data-span="1"]')
+        assert run["x"] < line["x"] < run["x"] + run["width"]
+        assert page.page.inner_text("#divergence-diff h3") == f"first divergence: chunk {planted}"
+        assert f"content: {old!r} -> ' smudged'" in page.page.inner_text("#divergence-diff pre")
+        assert page.page.eval_on_selector_all(
+            "#details section[data-frame]", "ns => ns.map(n => n.dataset.frame)"
+        ) == [str(planted), str(planted)]
+        # the actual side's run shows the changed text
+        page.page.click('[data-side="1"] .timeline .span[data-span="1"]')
+        assert "smudged" in page.page.inner_text("#llm-text pre")
+        assert page.errors == []
+
+    browser.open(path, check)
+
+
+def test_a_planted_chunk_violation_is_drawn_on_its_chunk(
+    browser: BrowserThread, tmp_path: Path, recorded_crew: Path
+) -> None:
+    cassette = Cassette.load(recorded_crew)
+    chunks = cassette.streams[0].chunks
+    # plant: the first fragment of the tool call no longer names its tool
+    chunks[0] = {**chunks[0], "tool_call": {**chunks[0]["tool_call"], "tool_name": None}}
+    cassette.save(tmp_path / "planted.jsonl")
+    path = view(tmp_path, tmp_path / "planted.jsonl")
+
+    def check(page: Page) -> None:
+        marker = page.page.locator(".timeline .violation")
+        assert marker.count() == 1
+        assert marker.get_attribute("data-frame") == "0"
+        assert marker.get_attribute("data-rule") == "chunk-tool-name"
+        assert page.page.locator('.frame-row.has-violation[data-frame="0"]').count() == 1
+        marker.click()
+        assert "[chunk-tool-name] chunk 0" in page.page.inner_text("#details .violation-text")
+
+    browser.open(path, check)
+
+
+def test_a_merged_for_each_stream_nests_its_runs_under_each_input(
+    browser: BrowserThread, tmp_path: Path
+) -> None:
+    path = view(tmp_path, CASSETTES / "crew_for_each_async.jsonl")
+
+    def check(page: Page) -> None:
+        spans = page.spans()
+        inputs = [s for s in spans if s["kind"] == "input"]
+        assert [s["name"] for s in inputs] == ["0", "1", "0 (repeated)", "1 (repeated)"]
+        runs = [s for s in spans if s["kind"] == "chunks"]
+        assert [(s["parent"], s["name"].split(" — ")[0]) for s in runs] == [
+            (inp["span"], f"task 0 · {role}") for inp in inputs for role in ("Researcher", "Writer")
+        ]
+        assert page.page.locator(".tree > li").count() == 4
+        page.page.select_option("#lane-mode", "namespace")
+        lanes = page.page.eval_on_selector_all(".lane", "ns => ns.map(n => n.dataset.lane)")
+        assert "input 1/task 0/Writer" in lanes
+        assert page.requests == [page.url]
+        assert page.errors == []
+
+    browser.open(path, check)

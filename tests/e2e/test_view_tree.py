@@ -74,17 +74,37 @@ stream 0 (kickoff): 31 frames, ended: result (no timestamps: frame order only)
         └── llm scripted-writer  [15-28]  'Frames arrive in order; channels route them; results wait f…'
 """,
     "crew_kickoff": """\
-stream 0 (crew): 19 chunks, ended: result (a legacy chunk stream: `crewstream show` lists its chunks)
+stream 0 (crew): 19 chunks, ended: result (a legacy chunk stream: chunk order only)
+├── chunks task 0 · Researcher  [0-11]  'The sentence has 5 words.' after word_count({"text": "strea…)
+└── chunks task 0 · Writer  [12-18]  'Five words: streams of chunks are ordered.'
 """,
     "crew_kickoff_async": """\
-stream 0 (crew_async): 19 chunks, ended: result (a legacy chunk stream: `crewstream show` lists its chunks)
+stream 0 (crew_async): 19 chunks, ended: result (a legacy chunk stream: chunk order only)
+├── chunks task 0 · Researcher  [0-11]  'The sentence has 5 words.' after word_count({"text": "strea…)
+└── chunks task 0 · Writer  [12-18]  'Five words: streams of chunks are ordered.'
 """,
     "crew_for_each": """\
-stream 0 (crew): 19 chunks, ended: result (a legacy chunk stream: `crewstream show` lists its chunks)
-stream 1 (crew): 19 chunks, ended: result (a legacy chunk stream: `crewstream show` lists its chunks)
+stream 0 (crew): 19 chunks, ended: result (a legacy chunk stream: chunk order only)
+├── chunks task 0 · Researcher  [0-11]  'The sentence has 5 words.' after word_count({"text": "strea…)
+└── chunks task 0 · Writer  [12-18]  'Five words: streams of chunks are ordered.'
+stream 1 (crew): 19 chunks, ended: result (a legacy chunk stream: chunk order only)
+├── chunks task 0 · Researcher  [0-11]  'The sentence has 5 words.' after word_count({"text": "strea…)
+└── chunks task 0 · Writer  [12-18]  'Five words: streams of chunks are ordered.'
 """,
     "crew_for_each_async": """\
-stream 0 (crew_async): 76 chunks, ended: result (a legacy chunk stream: `crewstream show` lists its chunks)
+stream 0 (crew_async): 76 chunks, ended: result (a legacy chunk stream: chunk order only)
+├── input 0  [0-18]
+│   ├── chunks task 0 · Researcher  [0-11]  'The sentence has 5 words.' after word_count({"text": "strea…)
+│   └── chunks task 0 · Writer  [12-18]  'Five words: streams of chunks are ordered.'
+├── input 1  [19-37]
+│   ├── chunks task 0 · Researcher  [19-30]  'The sentence has 5 words.' after word_count({"text": "strea…)
+│   └── chunks task 0 · Writer  [31-37]  'Five words: streams of chunks are ordered.'
+├── input 0 (repeated)  [38-56]
+│   ├── chunks task 0 · Researcher  [38-49]  'The sentence has 5 words.' after word_count({"text": "strea…)
+│   └── chunks task 0 · Writer  [50-56]  'Five words: streams of chunks are ordered.'
+└── input 1 (repeated)  [57-75]
+    ├── chunks task 0 · Researcher  [57-68]  'The sentence has 5 words.' after word_count({"text": "strea…)
+    └── chunks task 0 · Writer  [69-75]  'Five words: streams of chunks are ordered.'
 """,
 }
 
