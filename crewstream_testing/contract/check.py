@@ -15,7 +15,7 @@ from __future__ import annotations
 import os
 import sys
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
@@ -24,14 +24,15 @@ from xml.etree import ElementTree
 import orjson
 
 from crewstream_testing.cassette import Cassette, StreamRecord
+from crewstream_testing.cassette_stream import FileHead, peek, read_lines
 from crewstream_testing.chunks import CHUNK_SOURCES
-from crewstream_testing.contract.checker import RULES, Violation, check_frames
+from crewstream_testing.contract.checker import RULES, StreamChecker, Violation, check_frames
 from crewstream_testing.contract.chunks import CHUNK_RULES, check_chunks
 from crewstream_testing.contract.routes import Routes, RouteSpec, resolve_routes
 from crewstream_testing.errors import CassetteFormatError, CrewstreamUsageError
 from crewstream_testing.files import atomic_write, cassette_files
 from crewstream_testing.framefile import is_cassette
-from crewstream_testing.frames import infer_source
+from crewstream_testing.frames import Frame, infer_source
 
 CASSETTE_RULES: dict[str, str] = {
     "cassette-end": "a stream's recorded ending agrees with its frames: 'result' carries no error and "
@@ -100,40 +101,48 @@ def check_file(path: Path, routes: Routes | None = None) -> FileCheck:
     """Check one cassette or frame file; an unreadable file gets ``error`` (with file and line).
 
     ``routes`` is the channel routing table (the built-in one when None).
+    A cassette is read and checked line by line, in memory bounded by what the
+    contract keeps across frames (``checker.StreamChecker``), never the whole
+    file; a frame file (a snapshot, one stream) is read whole.
     """
     try:
-        data = path.read_bytes()
+        head = peek(path)
     except OSError as exc:
         return FileCheck(path, "unreadable", error=f"{path}: cannot read ({exc.strerror or exc})")
-    problem = not_a_recording(data)
+    problem = not_a_recording(head.start, blank=head.blank)
     if problem is not None:
         return FileCheck(path, "unreadable", error=f"{path}:1: {problem[0]}\n  fix: {problem[1]}")
-    first = data.lstrip()[:1]
-    if first == b"[":
-        return _check_frame_array(path, data, routes)
-    if first != b"{" or is_cassette(data):
+    if head.first_byte == b"[":
+        return _check_frame_array(path, routes)
+    if head.first_byte != b"{" or is_cassette(head.first_line):
         # a cassette, or no JSON object at all: the cassette reader says what the file is
         try:
-            cassette = Cassette.loads(data, path=path)
+            return FileCheck(path, "cassette", _check_cassette_file(path, head, routes))
         except CassetteFormatError as exc:
             return FileCheck(path, "cassette", error=str(exc))
-        return FileCheck(path, "cassette", check_cassette(cassette, routes))
-    return _check_frame_lines(path, data, routes)
+        except OSError as exc:
+            return FileCheck(
+                path, "unreadable", error=f"{path}: cannot read ({exc.strerror or exc})"
+            )
+    return _check_frame_lines(path, routes)
 
 
-def not_a_recording(data: bytes) -> tuple[str, str] | None:
-    """Why ``data`` is no cassette or frame file at all (problem, fix), before any line is read."""
-    if not data.strip():
+def not_a_recording(start: bytes, *, blank: bool) -> tuple[str, str] | None:
+    """Why a file is no cassette or frame file at all (problem, fix), before any line is read.
+
+    ``start`` is the file's first bytes, ``blank`` whether it holds nothing but whitespace.
+    """
+    if blank:
         return (
             "the file is empty (no cassette header, no frames)",
             "record it again (pytest --crewstream-record=all), or delete it",
         )
-    if data.startswith(b"\x1f\x8b"):
+    if start.startswith(b"\x1f\x8b"):
         return (
             "a gzip-compressed file, not a JSONL cassette",
             "decompress it (`gunzip -k FILE`) and check the result",
         )
-    if data.startswith(b"version https://git-lfs"):
+    if start.startswith(b"version https://git-lfs"):
         return (
             "a Git LFS pointer, not the cassette itself",
             "run `git lfs pull` to fetch the cassette",
@@ -141,42 +150,80 @@ def not_a_recording(data: bytes) -> tuple[str, str] | None:
     return None
 
 
-def check_cassette(cassette: Cassette, routes: Routes | None = None) -> list[StreamCheck]:
-    """``check_frames`` and the cassette rules on every stream of a cassette."""
-    out = []
-    for index, stream in enumerate(cassette.streams):
-        started = time.perf_counter()
-        complete = stream.outcome in ("result", "error")
-        if stream.source in CHUNK_SOURCES:  # a legacy Crew(stream=True) chunk stream
-            result = stream.result if stream.outcome == "result" else None
-            violations: list[Violation] = list(check_chunks(stream.chunks, result=result))
-        else:
-            violations = check_frames(
-                stream.frames, source=stream.source, complete=complete, routes=routes
-            )
-            violations.extend(cassette_end(stream))
-        ending = stream.outcome
-        if stream.error:
-            ending += f" ({stream.error.get('type')}: {stream.error.get('message')})"
-        out.append(
-            StreamCheck(
-                f"stream {index} ({stream.source}"
-                + (f", {len(stream.chunks)} chunks)" if stream.chunks else ")"),
-                stream.source,
-                len(stream.frames),
-                ending,
-                violations,
-                time.perf_counter() - started,
-            )
-        )
+def _check_cassette_file(path: Path, head: FileHead, routes: Routes | None) -> list[StreamCheck]:
+    # The reader's lines, one at a time: each stream's frames go straight into its checker.
+    out: list[StreamCheck] = []
+    with path.open("rb") as handle:
+        lines = read_lines(handle, path, head)
+        ended: list[StreamRecord] = []
+
+        def frames_of_stream() -> Iterator[Frame]:
+            for kind, _, item in lines:
+                if kind == "frame":
+                    yield item
+                elif kind == "end":
+                    ended.append(item)
+                    return
+
+        for kind, _, item in lines:
+            if kind == "stream":
+                out.append(stream_check(len(out), item, frames_of_stream(), routes))
+                if not ended:  # the reader raises first: a stream always has its end line
+                    raise AssertionError("a stream without its end line")
+                ended.clear()
     return out
 
 
-def cassette_end(stream: StreamRecord) -> list[Violation]:
-    """The ``cassette-end`` rule: the recorded outcome agrees with the stream's last frame."""
-    last = len(stream.frames) - 1
-    last_type = stream.frames[-1].type if stream.frames else None
-    label = f"{stream.frames[-1].channel}/{last_type}" if stream.frames else ""
+def check_cassette(cassette: Cassette, routes: Routes | None = None) -> list[StreamCheck]:
+    """``check_frames`` and the cassette rules on every stream of a cassette."""
+    return [
+        stream_check(index, stream, stream.frames, routes)
+        for index, stream in enumerate(cassette.streams)
+    ]
+
+
+def stream_check(
+    index: int, stream: StreamRecord, frames: Iterable[Frame], routes: Routes | None = None
+) -> StreamCheck:
+    """Stream ``index`` of a cassette checked: ``frames`` are its frames, read (and checked) once.
+
+    ``stream``'s ending (outcome, result, error) is read after the frames, so a
+    cassette read line by line sets it when its ``end`` line comes.
+    """
+    started = time.perf_counter()
+    if stream.source in CHUNK_SOURCES:  # a legacy Crew(stream=True) chunk stream
+        count = sum(1 for _ in frames)
+        result = stream.result if stream.outcome == "result" else None
+        violations: list[Violation] = list(check_chunks(stream.chunks, result=result))
+    else:
+        checker = StreamChecker(routes)
+        checker.scan(frames)
+        count = checker.count
+        complete = stream.outcome in ("result", "error")
+        violations = checker.finish(stream.source, complete)
+        violations.extend(cassette_end(stream, checker.last, count))
+    ending = stream.outcome
+    if stream.error:
+        ending += f" ({stream.error.get('type')}: {stream.error.get('message')})"
+    return StreamCheck(
+        f"stream {index} ({stream.source}"
+        + (f", {len(stream.chunks)} chunks)" if stream.chunks else ")"),
+        stream.source,
+        count,
+        ending,
+        violations,
+        time.perf_counter() - started,
+    )
+
+
+def cassette_end(stream: StreamRecord, last_frame: Frame | None, count: int) -> list[Violation]:
+    """The ``cassette-end`` rule: the recorded outcome agrees with the stream's last frame.
+
+    ``last_frame`` is the stream's last frame (None when it has none), ``count`` how many it has.
+    """
+    last = count - 1
+    last_type = last_frame.type if last_frame is not None else None
+    label = f"{last_frame.channel}/{last_type}" if last_frame is not None else ""
     found: list[Violation] = []
     if stream.outcome == "result":
         if stream.error is not None:
@@ -235,7 +282,11 @@ def _check_frames_of(path: Path, frames: list[Any], routes: Routes | None) -> Fi
     )
 
 
-def _check_frame_array(path: Path, data: bytes, routes: Routes | None) -> FileCheck:
+def _check_frame_array(path: Path, routes: Routes | None) -> FileCheck:
+    try:
+        data = path.read_bytes()  # a frame file is one stream, read whole
+    except OSError as exc:
+        return FileCheck(path, "unreadable", error=f"{path}: cannot read ({exc.strerror or exc})")
     try:
         frames = orjson.loads(data)
     except orjson.JSONDecodeError as exc:
@@ -245,7 +296,11 @@ def _check_frame_array(path: Path, data: bytes, routes: Routes | None) -> FileCh
     return _check_frames_of(path, frames, routes)
 
 
-def _check_frame_lines(path: Path, data: bytes, routes: Routes | None) -> FileCheck:
+def _check_frame_lines(path: Path, routes: Routes | None) -> FileCheck:
+    try:
+        data = path.read_bytes()  # a frame file is one stream, read whole
+    except OSError as exc:
+        return FileCheck(path, "unreadable", error=f"{path}: cannot read ({exc.strerror or exc})")
     frames = []
     for number, line in enumerate(data.splitlines(), start=1):
         if not line.strip():

@@ -18,6 +18,7 @@ Plain Python: no pytest, no crewai. One pass over the frames, dict lookups only.
 
 from __future__ import annotations
 
+from array import array
 from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
@@ -49,6 +50,7 @@ __all__ = [
     "SOURCES",
     "ConformanceError",
     "Routes",
+    "StreamChecker",
     "Violation",
     "channel_routes",
     "check_frames",
@@ -90,60 +92,134 @@ def check_frames(
     ``crewstream_channel_routes`` hooks); a plain mapping ``{type: channel or
     channels}`` adds or replaces routes of the built-in table; None is the
     built-in table. The checker never reads the plugin manager itself.
+
+    The frames go through ``StreamChecker`` one at a time, as ``crewstream
+    check`` streams a cassette's frames from its file.
     """
     items = frames if isinstance(frames, Sequence) else list(frames)
     if source is None:
         source = infer_source(items)
     elif source not in SOURCES:
         raise CrewstreamUsageError(f"source must be one of {', '.join(SOURCES)}, not {source!r}")
-    return _Checker(resolve_routes(routes), complete).run(items, source)
+    checker = StreamChecker(routes)
+    checker.scan(items)
+    return checker.finish(source, complete)
+
+
+_FOLD = 4096
+"""A call's text chunks are joined every this many, so a long call keeps its text, not its pieces."""
 
 
 class _Call:
-    __slots__ = ("end", "start", "stops", "text")
+    __slots__ = ("end", "folded", "label", "pieces", "start", "stops", "text")
 
-    def __init__(self, start: int, stops: Any) -> None:
+    def __init__(self, start: int, stops: Any, label: str) -> None:
         self.start = start
         self.end: int | None = None
         self.text: list[str] = []
+        self.folded: list[str] = []  # joined runs of _FOLD chunks
+        self.pieces = 0  # chunks in ``folded``
         self.stops = stops
+        self.label = label
+
+    def fold(self) -> None:
+        self.folded.append("".join(self.text))
+        self.pieces += len(self.text)
+        self.text.clear()
+
+    def chunks(self) -> int:
+        return self.pieces + len(self.text)
+
+    def joined(self) -> str:
+        return "".join(self.folded) + "".join(self.text)
 
 
-class _Checker:
-    def __init__(self, routes: Routes, complete: bool) -> None:
-        self.routes = routes
-        self.complete = complete
+def frame_label(raw: Any) -> str:
+    """A frame's ``channel/type`` as a violation shows it (its class name when it is no frame)."""
+    fields = read_envelope(raw)
+    return f"{fields[3]}/{fields[2]}" if fields is not None else type(raw).__name__
+
+
+_NO_SEQ = -(2**63)
+"""A frame without a seq, in the compact seq array (a list takes over for seqs it cannot hold)."""
+
+
+class StreamChecker:
+    """``check_frames`` one frame at a time: ``scan`` any iterable of frames (once or more), then ``finish``.
+
+    What it keeps across frames is compact, so a cassette's frames can be
+    checked as they are read from the file: each id seen once (to its frame
+    index), per frame its seq (a machine integer), its parent (an interned
+    string) and its last child, the calls not yet ended and their text, the
+    references not yet resolved, and the first and last frame. Frames
+    themselves are not kept.
+    """
+
+    def __init__(self, routes: Routes | RouteSpec | None = None) -> None:
+        self.routes = resolve_routes(routes)
         self.out: list[Violation] = []
-        self.frames: Sequence[Any] = ()
+        self.count = 0
+        self.first: Any = None
+        self.last: Any = None
+        self._raw: Any = None  # the frame being checked: the label of its violations
+        self._index: dict[str, int] = {}
+        self._seqs: Any = array("q")
+        self._no_seq: Any = _NO_SEQ
+        self._parents: list[str | None] = []
+        self._interned: dict[str, str] = {}
+        self._last_child = array("q")
+        self._pending: dict[str, list[tuple[int, str, str]]] = {}
+        self._calls: dict[Any, _Call] = {}
+        self._last_ts: Any = _UNSET
+        self._top: int | None = None
+        self._top_id: Any = None
 
-    def add(self, rule: str, frames: tuple[int, ...], expected: str, found: str) -> None:
-        label = ""
-        if frames:
-            fields = read_envelope(self.frames[frames[0]])
-            label = (
-                f"{fields[3]}/{fields[2]}"
-                if fields is not None
-                else type(self.frames[frames[0]]).__name__
-            )
+    def add(
+        self,
+        rule: str,
+        frames: tuple[int, ...],
+        expected: str,
+        found: str,
+        label: str | None = None,
+    ) -> None:
+        """Report a violation; ``label`` is that of frame ``frames[0]`` when it is not the current one."""
+        if label is None:
+            label = frame_label(self._raw) if frames else ""
         self.out.append(Violation(rule, frames, expected, found, label))
 
-    def run(self, frames: Sequence[Any], source: str) -> list[Violation]:
+    def _wide_seqs(self) -> None:
+        # a seq the array cannot hold (beyond 64 bits, or the array's own marker for None)
+        no_seq = self._no_seq
+        self._seqs = [None if seq == no_seq else seq for seq in self._seqs]
+        self._no_seq = _UNSET
+
+    def scan(self, frames: Iterable[Any]) -> None:
+        """Check ``frames``, the next frames of the stream, in order."""
         # One pass; the common path does dict lookups only. Unusual frames
         # (missing keys, wrong types) leave it for the careful code below.
-        self.frames = frames
         add = self.add
         routes_get = self.routes.table.get
         fromiso = datetime.fromisoformat
-        index: dict[str, int] = {}
-        seqs: list[Any] = []
-        parents: list[Any] = []
+        index = self._index
+        seqs = self._seqs
+        no_seq = self._no_seq
+        parents = self._parents
+        interned = self._interned
         # the index of the last child seen of each frame (by the parent's index)
-        last_child = [-1] * len(frames)
-        pending: dict[str, list[tuple[int, str]]] = {}
-        calls: dict[Any, _Call] = {}
-        last_ts: Any = _UNSET
-        top_flow: int | None = None
-        for i, raw in enumerate(frames):
+        last_child = self._last_child
+        pending = self._pending
+        calls = self._calls
+        last_ts = self._last_ts
+        top_flow = self._top
+        top_id = self._top_id
+        i = self.count - 1
+        raw: Any = self.last
+        for raw in frames:
+            i += 1
+            self._raw = raw
+            last_child.append(-1)
+            if i == 0:
+                self.first = raw
             if raw.__class__ is Frame:
                 # a loaded cassette's frames: read the slots, no lookup by name
                 fid = raw.id
@@ -173,7 +249,7 @@ class _Checker:
                 except KeyError:
                     fields = read_envelope(raw)
                     if fields is None:
-                        seqs.append(None)
+                        seqs.append(no_seq)
                         parents.append(None)
                         add(
                             "envelope",
@@ -232,7 +308,7 @@ class _Checker:
                 if not (
                     fid.__class__ is str and ftype.__class__ is str and channel.__class__ is str
                 ):
-                    seqs.append(None)
+                    seqs.append(no_seq)
                     parents.append(None)
                     continue
                 if data.__class__ is not dict:
@@ -245,8 +321,19 @@ class _Checker:
                     previous = None
                 if not namespace_ok:
                     namespace = [channel]
-            seqs.append(seq)
-            parents.append(parent)
+            if seq is None:
+                seqs.append(no_seq)
+            else:
+                try:
+                    if seq == no_seq:
+                        raise OverflowError
+                    seqs.append(seq)
+                except OverflowError:  # beyond 64 bits: a list takes over
+                    self._wide_seqs()
+                    seqs = self._seqs
+                    no_seq = self._no_seq
+                    seqs.append(seq)
+            parents.append(parent if parent is None else interned.setdefault(parent, parent))
 
             # -- channel and namespace -------------------------------------------
             allowed = routes_get(ftype)
@@ -274,17 +361,18 @@ class _Checker:
             else:
                 index[fid] = i
                 if fid in pending:
-                    for referrer, field in pending.pop(fid):
+                    for referrer, field, label in pending.pop(fid):
                         add(
                             "reference",
                             (referrer, i),
                             f"{field} to point to an earlier frame or outside the stream",
                             f"{field} {fid!r} is frame {i}, which comes later",
+                            label,
                         )
             if parent is not None:
                 j = index.get(parent)
                 if j is None:
-                    pending.setdefault(parent, []).append((i, "parent_id"))
+                    pending.setdefault(parent, []).append((i, "parent_id", frame_label(raw)))
                 elif j == i:
                     add(
                         "reference",
@@ -294,7 +382,7 @@ class _Checker:
                     )
                 elif seq is not None:
                     rseq = seqs[j]
-                    if rseq is not None and rseq >= seq:
+                    if rseq != no_seq and rseq >= seq:
                         self.seq_after(i, j, "parent_id", rseq, seq)
                     # seq among the children of one in-stream parent
                     k = last_child[j]
@@ -310,7 +398,7 @@ class _Checker:
             if previous is not None:
                 j = index.get(previous)
                 if j is None:
-                    pending.setdefault(previous, []).append((i, "previous_id"))
+                    pending.setdefault(previous, []).append((i, "previous_id", frame_label(raw)))
                 elif j == i:
                     add(
                         "reference",
@@ -320,7 +408,7 @@ class _Checker:
                     )
                 elif seq is not None:
                     rseq = seqs[j]
-                    if rseq is not None and rseq >= seq:
+                    if rseq != no_seq and rseq >= seq:
                         self.seq_after(i, j, "previous_id", rseq, seq)
             if data:
                 started = data.get("started_event_id")
@@ -339,14 +427,21 @@ class _Checker:
                         if not data.get("tool_call"):
                             chunk = data.get("chunk")
                             if chunk.__class__ is str:
-                                call.text.append(chunk)
+                                text = call.text
+                                text.append(chunk)
+                                if len(text) >= _FOLD:
+                                    call.fold()
                         continue
                 self.llm_frame(i, ftype, data, calls)
             elif ftype == "flow_started" and top_flow is None:
                 top_flow = i
+                top_id = fid
 
-        self.finish(frames, source, calls, top_flow)
-        return self.out
+        self.count = i + 1
+        self.last = raw
+        self._last_ts = last_ts
+        self._top = top_flow
+        self._top_id = top_id
 
     def channel(self, i: int, ftype: str, channel: str, allowed: frozenset[str] | None) -> None:
         if channel not in _CHANNEL_SET:
@@ -375,9 +470,9 @@ class _Checker:
         started: Any,
         triggered: Any,
         index: dict[str, int],
-        seqs: list[int | None],
+        seqs: Any,
         parents: list[Any],
-        pending: dict[str, list[tuple[int, str]]],
+        pending: dict[str, list[tuple[int, str, str]]],
     ) -> None:
         for field, ref in (
             ("data.started_event_id", started),
@@ -390,14 +485,14 @@ class _Checker:
                 continue
             j = index.get(ref)
             if j is None:
-                pending.setdefault(ref, []).append((i, field))
+                pending.setdefault(ref, []).append((i, field, frame_label(self._raw)))
             elif j == i:
                 self.add(
                     "reference", (i,), f"{field} to point to another frame", "the frame's own id"
                 )
             else:
                 rseq = seqs[j]
-                if rseq is not None and seq is not None and rseq >= seq:
+                if rseq != self._no_seq and seq is not None and rseq >= seq:
                     self.seq_after(i, j, field, rseq, seq)
                 if field == "data.started_event_id" and parents[j] != parent:
                     self.add(
@@ -426,7 +521,7 @@ class _Checker:
                     "a new call_id for each llm_call_started",
                     f"call_id {call_id!r} already started at frame {call.start}",
                 )
-            calls[call_id] = _Call(i, data.get("stop_sequences"))
+            calls[call_id] = _Call(i, data.get("stop_sequences"), frame_label(self._raw))
             return
         if call is None:
             self.add(
@@ -450,38 +545,47 @@ class _Checker:
                 chunk = data.get("chunk")
                 if type(chunk) is str:
                     call.text.append(chunk)
+                    if len(call.text) >= _FOLD:
+                        call.fold()
             return
         call.end = i
-        if ftype != "llm_call_completed" or not call.text:
+        if ftype != "llm_call_completed" or not call.chunks():
             return
         response = data.get("response")
         if type(response) is not str or data.get("call_type") == "tool_call":
             return
-        text = "".join(call.text)
+        text = call.joined()
         if text == response or _stop_truncated(text, call.stops) == response:
             return
         self.add(
             "chunk-text",
             (i, call.start),
             f"the text chunks of call {call_id!r} to assemble to its response {_short(response)}",
-            f"{_short(text)} ({len(call.text)} chunks)",
+            f"{_short(text)} ({call.chunks()} chunks)",
         )
 
     # -- what must have happened by the end ----------------------------------------
-    def finish(
-        self, frames: Sequence[Any], source: str, calls: dict[Any, _Call], top: int | None
-    ) -> None:
-        if not self.complete:
-            return
-        for call_id, call in calls.items():
+    def finish(self, source: str, complete: bool = True) -> list[Violation]:
+        """The rules about the whole stream (``source``; skipped unless ``complete``); every violation."""
+        if not complete:
+            return self.out
+        for call_id, call in self._calls.items():
             if call.end is None:
                 self.add(
                     "llm-call",
                     (call.start,),
                     f"call {call_id!r} to end with llm_call_completed or llm_call_failed",
                     "no end frame before the stream ended",
+                    call.label,
                 )
-        terminal_rules(self.add, frames, source, top)
+        first, last, count = self.first, self.last, self.count
+
+        def add(rule: str, frames: tuple[int, ...], expected: str, found: str) -> None:
+            at = first if frames and frames[0] == 0 else last
+            self.add(rule, frames, expected, found, frame_label(at) if frames else "")
+
+        terminal_rules(add, first, last, count, source, self._top, self._top_id)
+        return self.out
 
 
 def _stop_truncated(text: str, stops: Any) -> str | None:

@@ -11,7 +11,7 @@ completion or failure. An ``unknown`` stream has no terminal rule.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from typing import Any
 
 _LLM_START = "llm_call_started"
@@ -24,16 +24,21 @@ Add = Callable[[str, tuple[int, ...], str, str], None]
 """How a rule reports a violation: ``add(rule, frame indexes, expected, found)``."""
 
 
-def terminal_rules(add: Add, frames: Sequence[Any], source: str, top: int | None) -> None:
-    """Report through ``add`` how ``frames`` (a complete stream of ``source``) break the terminal rule.
+def terminal_rules(
+    add: Add, first: Any, last_frame: Any, count: int, source: str, top: int | None, top_id: Any
+) -> None:
+    """Report through ``add`` how a complete stream of ``source`` breaks the terminal rule.
 
-    ``top`` is the index of the first ``flow_started`` (None when there is none).
+    The stream has ``count`` frames, ``first`` and ``last_frame`` the first and
+    the last of them; ``top`` is the index of the first ``flow_started`` (None
+    when there is none) and ``top_id`` its id. Only these are needed, so a
+    stream checked as it is read keeps no other frame.
     """
-    if not frames or source == "unknown":
+    if not count or source == "unknown":
         return
-    first_type = _type_of(frames[0])
-    last_type = _type_of(frames[-1])
-    last = len(frames) - 1
+    first_type = _type_of(first)
+    last_type = _type_of(last_frame)
+    last = count - 1
     if source in _FLOW_SOURCES:
         if top is None:
             add(
@@ -51,8 +56,7 @@ def terminal_rules(add: Add, frames: Sequence[Any], source: str, top: int | None
                 f"last frame {last_type!r}",
             )
             return
-        started = _data_of(frames[last]).get("started_event_id")
-        top_id = _id_of(frames[top])
+        started = _data_of(last_frame).get("started_event_id")
         if started is not None and started != top_id:
             add(
                 "terminal",
@@ -99,7 +103,3 @@ def _data_of(frame: Any) -> dict[str, Any]:
 
 def _type_of(frame: Any) -> Any:
     return frame.get("type") if isinstance(frame, Mapping) else getattr(frame, "type", None)
-
-
-def _id_of(frame: Any) -> Any:
-    return frame.get("id") if isinstance(frame, Mapping) else getattr(frame, "id", None)
