@@ -153,35 +153,55 @@ class Frame:
         }
 
 
-def envelope_problem(record: Mapping[str, Any]) -> str | None:
-    """What is wrong with a frame's envelope fields (the one validation of them), or None.
+_NoneType = type(None)
 
-    ``id``, ``type`` and ``channel`` are strings; ``seq`` an integer or null;
-    ``namespace`` a list of strings; ``parent_id`` / ``previous_id`` strings or
-    null; ``timestamp`` a number, a string or null; ``data`` an object;
-    ``version`` a string. Absent optional fields are fine.
+ENVELOPE_RULES: dict[str, tuple[tuple[type, ...], str]] = {
+    "id": ((str,), "a string"),
+    "type": ((str,), "a string"),
+    "channel": ((str,), "a string"),
+    "seq": ((_NoneType, int), "an integer or null"),
+    "namespace": ((list,), "a list of strings"),
+    "parent_id": ((_NoneType, str), "a string or null"),
+    "previous_id": ((_NoneType, str), "a string or null"),
+    "timestamp": ((_NoneType, int, float, str), "a number, a string or null"),
+    "data": ((dict,), "an object"),
+    "version": ((str,), "a string"),
+}
+"""The envelope's field types, the one statement of them: the cassette reader and the
+normalizer check lines against them (``envelope_problem``), and the contract checker
+(``contract/envelope.py``) adds what the contract asks on top (non-empty ids, ISO-8601
+timestamps, a ``datetime`` on a live frame)."""
+
+_ENVELOPE_DEFAULTS: dict[str, Any] = {"namespace": [], "data": {}, "version": DEFAULT_VERSION}
+
+
+def field_problem(name: str, value: Any) -> str | None:
+    """What envelope field ``name`` should be when ``value`` is not that (``ENVELOPE_RULES``), or None.
+
+    A bool is no integer or number here, and a namespace holds strings only.
     """
-    for key in _REQUIRED:
-        if not isinstance(record.get(key), str):
-            return f"frame {key!r} must be a string, found {record.get(key)!r}"
-    seq = record.get("seq")
-    if seq is not None and (not isinstance(seq, int) or isinstance(seq, bool)):
-        return f"frame 'seq' must be an integer or null, found {seq!r}"
-    namespace = record.get("namespace", [])
-    if not isinstance(namespace, list) or not all(isinstance(p, str) for p in namespace):
-        return f"frame 'namespace' must be a list of strings, found {namespace!r}"
-    for key in ("parent_id", "previous_id"):
-        if record.get(key) is not None and not isinstance(record[key], str):
-            return f"frame {key!r} must be a string or null, found {record[key]!r}"
-    timestamp = record.get("timestamp")
-    if timestamp is not None and (
-        isinstance(timestamp, bool) or not isinstance(timestamp, str | int | float)
-    ):
-        return f"frame 'timestamp' must be a number, a string or null, found {timestamp!r}"
-    if not isinstance(record.get("data", {}), dict):
-        return f"frame 'data' must be an object, found {record.get('data')!r}"
-    if not isinstance(record.get("version", DEFAULT_VERSION), str):
-        return f"frame 'version' must be a string, found {record.get('version')!r}"
+    types, expected = ENVELOPE_RULES[name]
+    if isinstance(value, bool) or not isinstance(value, types):
+        return expected
+    if type(value) is list and not all(isinstance(part, str) for part in value):
+        return expected  # a namespace
+    return None
+
+
+def envelope_problem(record: Mapping[str, Any]) -> str | None:
+    """What is wrong with a frame line's envelope fields, or None (the first field that breaks
+    ``ENVELOPE_RULES``). ``id``, ``type`` and ``channel`` must be there; the other fields may be
+    absent."""
+    for name in ENVELOPE_RULES:
+        if name in _REQUIRED:
+            value = record.get(name)
+        elif name in record:
+            value = record[name]
+        else:
+            value = _ENVELOPE_DEFAULTS.get(name)
+        expected = field_problem(name, value)
+        if expected is not None:
+            return f"frame {name!r} must be {expected}, found {value!r}"
     return None
 
 

@@ -2,7 +2,10 @@
 
 ``read_envelope`` takes a frame of any accepted form (a contract dict, a
 crewai ``StreamFrame``, a ``Frame``) apart; ``envelope_problems`` lists every
-field that breaks the contract, as ``(expected, found)`` pairs. The checker's
+field that breaks the contract, as ``(expected, found)`` pairs: the field types
+of ``frames.ENVELOPE_RULES`` (the one statement of them, which the cassette
+reader also checks), and what the contract adds: non-empty ``id``, ``type`` and
+``channel``, and a timestamp that is ISO-8601, a datetime or a number. The checker's
 fast path handles well-formed frames itself and calls these only for the rest.
 """
 
@@ -13,7 +16,7 @@ from datetime import datetime
 from typing import Any
 
 from crewstream_testing.contract.violations import short
-from crewstream_testing.frames import DEFAULT_VERSION, Frame
+from crewstream_testing.frames import DEFAULT_VERSION, Frame, field_problem
 
 
 def read_envelope(raw: Any) -> tuple[Any, ...] | None:
@@ -70,27 +73,24 @@ def envelope_problems(
                 problems.append((f"{name}: a non-empty string", "missing"))
             else:
                 problems.append((f"{name}: a non-empty string", short(value)))
-    if seq is not None and type(seq) is not int:
-        problems.append(("seq: an integer or null", short(seq)))
-    if type(namespace) is not list:
-        problems.append(("namespace: a list of strings", short(namespace)))
-    else:
-        try:
-            "".join(namespace)
-        except TypeError:
-            problems.append(("namespace: a list of strings", short(namespace)))
+    for name, value in (("seq", seq), ("namespace", namespace)):
+        expected = field_problem(name, value)
+        if expected is not None:
+            problems.append((f"{name}: {expected}", short(value)))
     if not timestamp_ok(timestamp):
         found = "missing" if missing and "timestamp" not in raw else short(timestamp)
         problems.append(
             ("timestamp: an ISO-8601 string, a datetime or a number (normalized)", found)
         )
-    for name, value in (("parent_id", parent), ("previous_id", previous)):
-        if value is not None and type(value) is not str:
-            problems.append((f"{name}: a string or null", short(value)))
-    if type(data) is not dict:
-        problems.append(("data: an object", short(data)))
-    if type(version) is not str:
-        problems.append(("version: a string", short(version)))
+    for name, value in (
+        ("parent_id", parent),
+        ("previous_id", previous),
+        ("data", data),
+        ("version", version),
+    ):
+        expected = field_problem(name, value)
+        if expected is not None:
+            problems.append((f"{name}: {expected}", short(value)))
     return problems
 
 
