@@ -25,7 +25,7 @@ import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime
 from itertools import compress
-from operator import is_not, not_, or_
+from operator import attrgetter, is_not, not_, or_
 from typing import Any
 
 from crewstream_testing.frames import DEFAULT_VERSION, ENVELOPE_FIELDS, Frame, envelope_problem
@@ -360,6 +360,12 @@ _Envelope = tuple[str, str, str, Any, list[str], Any, Any, Any, dict[str, Any], 
 _LINE_KEYS = frozenset((*ENVELOPE_FIELDS, "kind", "stream"))
 
 
+_read_envelope = attrgetter(
+    "id", "type", "channel", "seq", "namespace", "timestamp", "parent_id", "previous_id", "data"
+)
+"""A frame's envelope fields but its version, in _Envelope order (a Frame's or a StreamFrame's)."""
+
+
 def _envelope(frame: Any) -> _Envelope:
     """A frame's envelope fields, read once (a StreamFrame or Frame by attribute, a dict checked)."""
     cls = type(frame)
@@ -368,18 +374,7 @@ def _envelope(frame: Any) -> _Envelope:
             frame = Frame.from_dict(frame)
         elif not isinstance(frame, Frame):
             return _stream_frame_envelope(frame, cls)
-    return (
-        frame.id,
-        frame.type,
-        frame.channel,
-        frame.seq,
-        frame.namespace,
-        frame.timestamp,
-        frame.parent_id,
-        frame.previous_id,
-        frame.data,
-        frame.version,
-    )
+    return (*_read_envelope(frame), frame.version)
 
 
 _VERSION_FIELD: dict[type, bool | None] = {}
@@ -400,18 +395,7 @@ def _stream_frame_envelope(frame: Any, cls: type) -> _Envelope:
         version = getattr(frame, "version", None) or DEFAULT_VERSION
     else:
         version = (frame.version or DEFAULT_VERSION) if has_version else DEFAULT_VERSION
-    return (
-        frame.id,
-        frame.type,
-        frame.channel,
-        frame.seq,
-        frame.namespace,
-        frame.timestamp,
-        frame.parent_id,
-        frame.previous_id,
-        frame.data,
-        version,
-    )
+    return (*_read_envelope(frame), version)
 
 
 def _checked(line: dict[str, Any], stream_index: int, frame_index: int) -> dict[str, Any]:
