@@ -173,36 +173,38 @@ class LLMTape:
 
     # -- one intercepted call ---------------------------------------------------------------
     def handle_call(
-        self,
-        llm: Any,
-        original: Callable[..., Any],
-        args: tuple[Any, ...],
-        kwargs: dict[str, Any],
+        self, llm: Any, original: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]
     ) -> Any:
         """Serve a ``call()``: replay its recording, or run and record it."""
-        bound = CallArgs.bind(args, kwargs)
-        request, index = self._decide(llm, bound, "call")
-        if index is not None:
-            plan = plan_from_record(self.recorded[index], bound, self._tool_checker(index))
+        bound, request, plan = self._serve(llm, args, kwargs, "call")
+        if plan is not None:
             return run_plan(llm, bound, lambda formatted: fit(plan, formatted), _no_delay)
         with intercept.Capture(llm, request, self.captured) as capture:
             return capture.done(original(llm, *args, **kwargs))
 
     async def handle_acall(
-        self,
-        llm: Any,
-        original: Callable[..., Any],
-        args: tuple[Any, ...],
-        kwargs: dict[str, Any],
+        self, llm: Any, original: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]
     ) -> Any:
         """Serve an ``acall()``: replay its recording, or run and record it."""
-        bound = CallArgs.bind(args, kwargs)
-        request, index = self._decide(llm, bound, "acall")
-        if index is not None:
-            plan = plan_from_record(self.recorded[index], bound, self._tool_checker(index))
+        bound, request, plan = self._serve(llm, args, kwargs, "acall")
+        if plan is not None:
             return await arun_plan(llm, bound, lambda formatted: fit(plan, formatted), _no_delay)
         with intercept.Capture(llm, request, self.captured) as capture:
             return capture.done(await original(llm, *args, **kwargs))
+
+    def _serve(
+        self, llm: Any, args: tuple[Any, ...], kwargs: dict[str, Any], method: str
+    ) -> tuple[CallArgs, Any, Any]:
+        # the call's arguments, its request, and the plan replaying it (None: run and record it)
+        bound = CallArgs.bind(args, kwargs)
+        request, index = self._decide(llm, bound, method)
+        if index is None:
+            return bound, request, None
+        return (
+            bound,
+            request,
+            plan_from_record(self.recorded[index], bound, self._tool_checker(index)),
+        )
 
     def _tool_checker(
         self, index: int
