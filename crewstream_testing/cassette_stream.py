@@ -15,15 +15,15 @@ bytes, whether it is blank, its first line, and the line of a NUL byte (which
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
-from crewstream_testing.cassette import _RERECORD, _WHITESPACE, StreamRecord, _Reader
+from crewstream_testing.cassette import _RERECORD, _WHITESPACE, Cassette, StreamRecord, _Reader
 from crewstream_testing.frames import Frame
 
-__all__ = ["FileHead", "Line", "peek", "read_lines"]
+__all__ = ["FileHead", "Line", "line_dicts", "peek", "read_lines"]
 
 _BLOCK = 1 << 20
 _DROPPED: dict[str, Any] = {}
@@ -136,3 +136,57 @@ def read_lines(handle: IO[bytes], path: Path | None, head: FileHead) -> Iterator
             f"stream {reader.open_stream} has no 'end' line: the cassette is truncated",
             _RERECORD,
         )
+
+
+def line_dicts(lines: Iterable[Line], *, batch: int = 4096) -> Iterator[list[dict[str, Any]]]:
+    """The lines of ``read_lines`` as ``Cassette.line_dicts`` gives them (header first), in batches.
+
+    The dicts are those of the cassette as loaded (a frame through ``Frame.to_dict``,
+    an ending from its ``StreamRecord``), so that what reads them, the Redactor,
+    sees what it sees in memory; a stream's chunk lines come after its frames there,
+    as the writer writes them.
+    """
+    out: list[dict[str, Any]] = []
+    chunks: list[dict[str, Any]] = []
+    index = -1
+    for kind, _, item in lines:
+        if kind == "frame":
+            record = item.to_dict()
+            record["kind"] = "frame"
+            record["stream"] = index
+            out.append(record)
+        elif kind == "chunk":
+            chunks.append({**item, "kind": "chunk", "stream": index})
+        elif kind == "stream":
+            index += 1
+            out.append(
+                {"kind": "stream", "stream": index, "source": item.source, "name": item.name}
+            )
+        elif kind == "end":
+            out.extend(chunks)
+            chunks = []
+            out.append(
+                {
+                    "kind": "end",
+                    "stream": index,
+                    "outcome": item.outcome,
+                    "result": item.result,
+                    "error": item.error,
+                }
+            )
+        elif kind == "llm_call":
+            record = {k: v for k, v in item.items() if k not in ("kind", "index")}
+            out.append({**record, "kind": "llm_call", "index": item["index"]})
+        else:  # the header, as Cassette.header() writes it
+            crewai = item.get("crewai")
+            out.append(
+                Cassette(
+                    crewai_version=crewai if isinstance(crewai, str) else None,
+                    clock=item.get("clock", "virtual"),
+                ).header()
+            )
+        if len(out) >= batch and not chunks:
+            yield out
+            out = []
+    if out:
+        yield out

@@ -241,6 +241,52 @@ class Redactor:
                 lines[position] = redaction.record(line, position + 1, hook, walk=walk)
         return Redaction(lines, redaction.findings)
 
+    def screens_clean(self, batches: Iterable[list[Line]]) -> bool:
+        """True when ``redaction`` of these lines would find nothing, told without holding them.
+
+        ``batches`` are a cassette's line dicts (header first, in order), a few
+        thousand at a time (``cassette_stream.line_dicts``). Each batch goes
+        through the same screens as ``redaction``: every line and chunk template
+        through the line screen and the extra rules, every ``llm_call`` line's
+        chunks joined; each streamed run's text is joined across batches and
+        screened at the end. With no hit anywhere, ``redaction`` would walk no
+        line and find nothing. False means only "may find something": the
+        caller then redacts in memory. False also with a hook (it sees every
+        line) or with rules and paths that need every line walked.
+        """
+        if not self.enabled:
+            return True
+        extra = self.settings.extra_rules
+        redaction = Pass(self.settings, self._secrets_now(), known=self.known)
+        if (
+            self.hook is not None
+            or redaction.paths_need_every_line()
+            or any(_UNSCREENABLE.search(rule.regex.pattern) for rule in extra)
+        ):
+            return False
+        screen = redaction.line_screen()
+        runs: dict[tuple[Any, ...], list[str]] = {}
+        for batch in batches:
+            lined = LineScreen(batch, keep_raw=bool(extra))
+            if lined.search(screen) or any(lined.search_raw(rule.regex) for rule in extra):
+                return False
+            for position, line in enumerate(batch):
+                if line.get("kind") == "llm_call" and (
+                    chunks.call_chunks(redaction, line, position + 1, screen) is not line
+                    or redaction.findings
+                ):
+                    return False
+            for run in lined.streamed:
+                if run.unknown():
+                    return False
+                # a run cut by a batch: its text joined again; each piece's running totals
+                # (a superset of the whole run's last totals) screened as they are
+                texts = runs.setdefault((run.place, *run.key), [])
+                texts.append(run.joined or "")
+                if any(chunks.suspect(redaction, screen, t) for t in run.finals or ()):
+                    return False
+        return not any(chunks.suspect(redaction, screen, "".join(texts)) for texts in runs.values())
+
     def redact_text(self, text: str) -> str:
         """``text`` (a failure message, a live prompt) with every secret known so far replaced.
 
