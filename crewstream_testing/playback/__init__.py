@@ -68,6 +68,8 @@ def playback(
     The keyword options inject faults; see ``Faults``.
     """
     record = _stream_of(cassette_or_path, stream)
+    # a cassette read here is ours alone: its frames' data need no copies
+    owned = not isinstance(cassette_or_path, Cassette | StreamRecord)
     faults = Faults.from_options(
         {
             "disconnect_after": disconnect_after,
@@ -79,7 +81,7 @@ def playback(
             "permute": permute,
         }
     )
-    return _session(record, asynchronous, faults, where=f"playback(stream={stream})")
+    return _session(record, asynchronous, faults, where=f"playback(stream={stream})", owned=owned)
 
 
 def session_from_frames(
@@ -106,7 +108,9 @@ def session_from_frames(
     return _session(record, asynchronous, faults or Faults(), where="session_from_frames()")
 
 
-def _session(record: StreamRecord, asynchronous: bool, faults: Faults, where: str) -> Any:
+def _session(
+    record: StreamRecord, asynchronous: bool, faults: Faults, where: str, owned: bool = False
+) -> Any:
     if record.source in CHUNK_SOURCES:
         faults.validate(where, len(record.chunks))
         return make_chunk_output(
@@ -128,7 +132,8 @@ def _session(record: StreamRecord, asynchronous: bool, faults: Faults, where: st
             "stops by closing the session itself"
         )
     ending = Ending(record.outcome, record.result, record.error)
-    return make_session(build_frames(frames), ending, asynchronous=asynchronous, faults=faults)
+    built = build_frames(frames, owned=owned and frames is record.frames)
+    return make_session(built, ending, asynchronous=asynchronous, faults=faults)
 
 
 def _stream_of(

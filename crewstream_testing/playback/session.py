@@ -22,11 +22,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import gc
+import operator
 import time
+import typing
 import weakref
+from collections import deque
 from collections.abc import AsyncIterator, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from itertools import chain, repeat
 from typing import Any
 
 from crewstream_testing import errors
@@ -76,33 +80,174 @@ def timestamp_of(value: str | float | None, base: datetime = EPOCH) -> datetime:
     return datetime.fromisoformat(text)
 
 
-def build_frames(frames: Sequence[Frame], frame_class: Any = None) -> list[Any]:
-    """crewai ``StreamFrame`` objects, validated by crewai's model, from cassette frames."""
+def build_frames(
+    frames: Sequence[Frame], frame_class: Any = None, *, owned: bool = False
+) -> list[Any]:
+    """crewai ``StreamFrame`` objects from cassette frames, equal to what crewai's validating constructor builds.
+
+    When every frame's fields already have the exact types the model declares
+    (what the cassette reader's envelope check lets through, with a
+    ``channel`` that crewai's ``StreamChannel`` names), the objects are built
+    without running pydantic's validator, in passes of C-level calls: their
+    fields hold what the validator would hold. Otherwise, or for a
+    ``StreamFrame`` class of another shape than this code knows, every frame
+    goes through the validating constructor, so bad input fails exactly as it
+    does there. ``namespace`` and ``data`` are copied (as the validator
+    copies them) unless ``owned``: the frames are the caller's alone, e.g. a
+    cassette ``playback`` just read from its file.
+    """
     cls = frame_class or stream_frame_class()
-    out: list[Any] = []
-    append = out.append
-    last_raw: Any = object()
-    last_ts = EPOCH
+    shape = _fast_shape(cls)
     with _collector_paused():
+        if shape is not None:
+            built = _built_fast(frames, cls, shape, owned)
+            if built is not None:
+                return built
+        out: list[Any] = []
+        cache: dict[Any, datetime] = {}
         for frame in frames:
             raw = frame.timestamp
-            if raw != last_raw or raw.__class__ is not last_raw.__class__:
-                last_ts = timestamp_of(raw)
-                last_raw = raw
-            append(
+            key = (raw.__class__, raw)
+            timestamp = cache.get(key)
+            if timestamp is None:
+                timestamp = cache[key] = timestamp_of(raw)
+            out.append(
                 cls(
                     id=frame.id,
                     seq=frame.seq,
                     type=frame.type,
                     channel=frame.channel,
                     namespace=frame.namespace,
-                    timestamp=last_ts,
+                    timestamp=timestamp,
                     parent_id=frame.parent_id,
                     previous_id=frame.previous_id,
                     data=frame.data,
                 )
             )
-    return out
+        return out
+
+
+_FIELDS = (
+    "id",
+    "seq",
+    "type",
+    "channel",
+    "namespace",
+    "timestamp",
+    "parent_id",
+    "previous_id",
+    "data",
+)
+"""StreamFrame's fields, in its order (a validated frame's ``__dict__`` order)."""
+_NAMESPACE, _TIMESTAMP, _DATA, _CHANNEL = (
+    operator.itemgetter(field) for field in ("namespace", "timestamp", "data", "channel")
+)
+
+
+def _built_fast(
+    frames: Sequence[Frame], cls: Any, shape: tuple[frozenset[str], frozenset[str]], owned: bool
+) -> list[Any] | None:
+    # Every step is one map() over all frames: no Python bytecode per frame.
+    channels, field_names = shape
+    # each frame's __dict__ as the validator fills it, the timestamp still raw
+    dicts: list[dict[str, Any]] = [
+        {
+            "id": f.id,
+            "seq": f.seq,
+            "type": f.type,
+            "channel": f.channel,
+            "namespace": f.namespace,
+            "timestamp": f.timestamp,
+            "parent_id": f.parent_id,
+            "previous_id": f.previous_id,
+            "data": f.data,
+        }
+        for f in frames
+    ]
+    values = dict.values
+    if not _FAST_ROW_TYPES.issuperset(map(tuple, map(map, repeat(type), map(values, dicts)))):
+        return None
+    if not channels.issuperset(map(_CHANNEL, dicts)):
+        return None
+    if not _STRINGS.issuperset(map(type, chain.from_iterable(map(_NAMESPACE, dicts)))):
+        return None
+    count = len(dicts)
+    raw_stamps = list(map(_TIMESTAMP, dicts))
+    keys = list(zip(map(type, raw_stamps), raw_stamps, strict=True))  # 0 and 0.0 apart
+    stamps = {key: timestamp_of(key[1]) for key in set(keys)}
+    setitem: Any = dict.__setitem__
+    consume: Any = deque(maxlen=0).extend
+    consume(map(setitem, dicts, repeat("timestamp"), map(stamps.__getitem__, keys)))
+    if not owned:
+        consume(map(setitem, dicts, repeat("namespace"), map(list.copy, map(_NAMESPACE, dicts))))
+        consume(map(setitem, dicts, repeat("data"), map(dict.copy, map(_DATA, dicts))))
+    objects = list(map(object.__new__, repeat(cls, count)))
+    setattr_ = object.__setattr__
+    # one fields set for all: pydantic only ever adds a field name to it (already there)
+    consume(map(setattr_, objects, repeat("__dict__"), dicts))
+    consume(map(setattr_, objects, repeat("__pydantic_fields_set__"), repeat(set(field_names))))
+    consume(map(setattr_, objects, repeat("__pydantic_extra__"), repeat(None)))
+    consume(map(setattr_, objects, repeat("__pydantic_private__"), repeat(None)))
+    return objects
+
+
+_SEQ_TYPES = (int, type(None))
+_REF_TYPES = (str, type(None))
+_STRINGS = frozenset({str})
+_FAST_ROW_TYPES = frozenset(
+    (str, seq, str, str, list, timestamp, parent, previous, dict)
+    for seq in _SEQ_TYPES
+    for timestamp in (float, int, str, type(None))
+    for parent in _REF_TYPES
+    for previous in _REF_TYPES
+)
+"""Exact field types (in ``_FIELDS`` order) of a frame the fast path builds."""
+_shapes: dict[Any, tuple[frozenset[str], frozenset[str]] | None] = {}
+
+
+def _known_annotations() -> dict[str, Any]:
+    """The StreamFrame fields, with their annotations, that the fast path of ``build_frames`` sets."""
+    from crewai.types.streaming import StreamChannel
+
+    return {
+        "id": str,
+        "seq": int | None,
+        "type": str,
+        "channel": StreamChannel,
+        "namespace": list[str],
+        "timestamp": datetime,
+        "parent_id": str | None,
+        "previous_id": str | None,
+        "data": dict[str, Any],
+    }
+
+
+def _fast_shape(cls: Any) -> tuple[frozenset[str], frozenset[str]] | None:
+    """(channel names, field names) when ``cls`` is the StreamFrame this code knows, else None."""
+    if cls in _shapes:
+        return _shapes[cls]
+    shape = None
+    try:
+        from crewai.types.streaming import StreamChannel, StreamFrame
+
+        fields = cls.model_fields
+        config = cls.model_config
+        decorators = cls.__pydantic_decorators__
+        if (
+            cls is StreamFrame
+            and {name: f.annotation for name, f in fields.items()} == _known_annotations()
+            and not cls.__private_attributes__
+            and not decorators.model_validators
+            and not decorators.field_validators
+            and config.get("extra") in (None, "ignore")
+            and not config.get("frozen")
+            and not config.get("strict")
+        ):
+            shape = (frozenset(typing.get_args(StreamChannel)), frozenset(fields))
+    except Exception:  # another crewai: the validating constructor for every frame
+        shape = None
+    _shapes[cls] = shape
+    return shape
 
 
 @contextlib.contextmanager

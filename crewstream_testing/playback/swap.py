@@ -76,6 +76,8 @@ class ProducerSwap:
         default_faults: Faults | None = None,
         test_id: str = "",
     ) -> None:
+        self._owned = not isinstance(cassette, Cassette)
+        """The swap read the cassette itself: each stream plays once, its frames need no copies."""
         if isinstance(cassette, Cassette):
             self.cassette = cassette
         else:
@@ -129,7 +131,8 @@ class ProducerSwap:
             from crewstream_testing.playback.reorder import permute
 
             frames = permute(frames, faults.permute, source=record.source)
-        return make_session(build_frames(frames), ending, asynchronous=asynchronous, faults=faults)
+        built = build_frames(frames, owned=self._owned and frames is record.frames)
+        return make_session(built, ending, asynchronous=asynchronous, faults=faults)
 
     def _where(self) -> str:
         return str(self.cassette.path) if self.cassette.path else "the cassette"
