@@ -148,8 +148,10 @@ def details_large(r: dict[str, Any]) -> list[str]:
         f"| `Cassette.load`, a tenth of the frames | {r['load_tenth']['seconds']:.2f} | "
         f"{r['load_tenth']['peak_mb']:,.0f} | |",
         "",
-        f"Loading ten times the frames takes {growth:.1f}x the time. Both commands still read the "
-        "whole cassette into memory (a Cassette of Frames, and for scrub the redacted copy): "
-        "the memory target needs a streaming reader and a checker that takes frames one at a "
-        "time.",
+        f"Loading ten times the frames takes {growth:.1f}x the time. `check` reads the cassette "
+        "line by line (crewstream_testing/cassette_stream.py, the cassette reader's own per-line "
+        "checks) into `StreamChecker`, which keeps per frame only its id, seq, interned parent "
+        "and last child; `scrub --check` runs the Redactor's screens on batches of 4,096 lines "
+        "and loads a cassette only when they hit something (this one is clean). Neither holds "
+        "the frames.",
     ]

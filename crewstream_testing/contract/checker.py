@@ -149,8 +149,8 @@ class StreamChecker:
 
     What it keeps across frames is compact, so a cassette's frames can be
     checked as they are read from the file: each id seen once (to its frame
-    index), per frame its seq (a machine integer), its parent (an interned
-    string) and its last child, the calls not yet ended and their text, the
+    index), per frame its seq (a machine integer) and its parent (an interned
+    string), the last child of each parent, the calls not yet ended and their text, the
     references not yet resolved, and the first and last frame. Frames
     themselves are not kept.
     """
@@ -167,7 +167,7 @@ class StreamChecker:
         self._no_seq: Any = _NO_SEQ
         self._parents: list[str | None] = []
         self._interned: dict[str, str] = {}
-        self._last_child = array("q")
+        self._last_child: dict[int, int] = {}
         self._pending: dict[str, list[tuple[int, str, str]]] = {}
         self._calls: dict[Any, _Call] = {}
         self._last_ts: Any = _UNSET
@@ -204,7 +204,7 @@ class StreamChecker:
         seqs = self._seqs
         no_seq = self._no_seq
         parents = self._parents
-        interned = self._interned
+        intern = self._interned.setdefault
         # the index of the last child seen of each frame (by the parent's index)
         last_child = self._last_child
         pending = self._pending
@@ -213,11 +213,12 @@ class StreamChecker:
         top_flow = self._top
         top_id = self._top_id
         i = self.count - 1
+        seqs_append = seqs.append
+        parents_append = parents.append
         raw: Any = self.last
         for raw in frames:
             i += 1
             self._raw = raw
-            last_child.append(-1)
             if i == 0:
                 self.first = raw
             if raw.__class__ is Frame:
@@ -322,18 +323,19 @@ class StreamChecker:
                 if not namespace_ok:
                     namespace = [channel]
             if seq is None:
-                seqs.append(no_seq)
+                seqs_append(no_seq)
             else:
                 try:
                     if seq == no_seq:
                         raise OverflowError
-                    seqs.append(seq)
+                    seqs_append(seq)
                 except OverflowError:  # beyond 64 bits: a list takes over
                     self._wide_seqs()
                     seqs = self._seqs
                     no_seq = self._no_seq
-                    seqs.append(seq)
-            parents.append(parent if parent is None else interned.setdefault(parent, parent))
+                    seqs_append = seqs.append
+                    seqs_append(seq)
+            parents_append(parent if parent is None else intern(parent, parent))
 
             # -- channel and namespace -------------------------------------------
             allowed = routes_get(ftype)
@@ -385,7 +387,7 @@ class StreamChecker:
                     if rseq != no_seq and rseq >= seq:
                         self.seq_after(i, j, "parent_id", rseq, seq)
                     # seq among the children of one in-stream parent
-                    k = last_child[j]
+                    k = last_child.get(j, -1)
                     if k >= 0 and seq <= seqs[k]:
                         add(
                             "seq",
