@@ -13,11 +13,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import functools
 import inspect
 import json
-from collections.abc import Callable, Generator, Mapping
+from collections.abc import Callable, Generator, Mapping, Sequence
 from dataclasses import dataclass
+from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel
@@ -143,13 +145,23 @@ def _steps(
                     recorded = recorded[: plan.error_after]
                 if stream:
                     emit_recorded = _recorded_emitter(llm, args)
-                    for record in recorded:
+                    midstream = _runs_before_chunks(plan.tool_runs, len(recorded))
+                    for index, record in enumerate(recorded):
                         if every_chunk:
                             yield 0.0
+                        if index in midstream:
+                            _run_recorded_tools(llm, plan, args, midstream[index], stream=True)
                         emit_recorded(record)
+                    if midstream:
+                        plan = dataclasses.replace(
+                            plan,
+                            tool_runs=[
+                                run for run in plan.tool_runs if _after_chunks(run) >= len(recorded)
+                            ],
+                        )
                 if plan.error is not None:
                     raise plan.error
-                return _complete(llm, plan, args, formatted)
+                return _complete(llm, plan, args, formatted, stream=stream)
             chunks = plan.chunks if plan.error is None else plan.chunks[: plan.error_after]
             if stream:
                 emit = _chunk_emitter(llm, args)
@@ -163,7 +175,7 @@ def _steps(
                     yield total
             if plan.error is not None:
                 raise plan.error
-            return _complete(llm, plan, args, formatted)
+            return _complete(llm, plan, args, formatted, stream=stream)
         except Exception as exc:
             _fail(llm, exc, args, plan_error_event(exc))
             raise
@@ -273,13 +285,18 @@ def _emit_chunk(llm: BaseLLM, chunk: Chunk, args: CallArgs) -> None:
 
 
 def _complete(
-    llm: BaseLLM, plan: ReplyPlan, args: CallArgs, formatted: list[dict[str, Any]]
+    llm: BaseLLM,
+    plan: ReplyPlan,
+    args: CallArgs,
+    formatted: list[dict[str, Any]],
+    *,
+    stream: bool,
 ) -> Any:
     if plan.usage:
         llm._track_token_usage_internal(plan.usage)
     tools_answered = False
     if plan.tool_runs:
-        returned = _run_recorded_tools(llm, plan, args)
+        returned = _run_recorded_tools(llm, plan, args, plan.tool_runs, stream=stream)
         if returned is not None and not plan.completes:
             return returned
         # a provider that sends the tool's output back to the model and completes with
@@ -338,31 +355,98 @@ def _complete(
     return result
 
 
-def _run_recorded_tools(llm: BaseLLM, plan: ReplyPlan, args: CallArgs) -> Any:
+def _after_chunks(run: Mapping[str, Any]) -> int:
+    after = run.get("after_chunks")
+    return after if isinstance(after, int) else -1
+
+
+def _runs_before_chunks(
+    runs: Sequence[Mapping[str, Any]], chunks: int
+) -> dict[int, list[Mapping[str, Any]]]:
+    """Tools recorded as run between two chunks: the index of the chunk each came before.
+
+    Where the provider ran the tool is what was recorded (``after_chunks``): crewai's
+    native providers run it after the stream, its litellm path as soon as a tool
+    call's arguments parse, mid-stream, and streams the tool's output as a chunk.
+    """
+    before: dict[int, list[Mapping[str, Any]]] = {}
+    for run in runs:
+        after = _after_chunks(run)
+        if 0 <= after < chunks:
+            before.setdefault(after, []).append(run)
+    return before
+
+
+def _run_recorded_tools(
+    llm: BaseLLM,
+    plan: ReplyPlan,
+    args: CallArgs,
+    runs: Sequence[Mapping[str, Any]],
+    *,
+    stream: bool,
+) -> Any:
     """Run the tools a provider ran inside the recorded call, as the provider runs them.
 
-    crewai's ``_handle_tool_execution`` runs the app's function with the
+    crewai's tool runner for this LLM class runs the app's function with the
     recorded arguments and emits ``tool_usage_started`` / ``finished`` and the
     tool's completed event (or ``tool_usage_error`` and ``llm_call_failed``);
     a value ends the call with it, ``None`` (the tool raised, or is missing)
     lets the call go on to its recorded completion.
     """
-    for run in plan.tool_runs:
+    run_tool = _tool_runner(llm, args, stream=stream)
+    for run in runs:
         seen: list[dict[str, Any]] = []
         functions = watch_functions(args.available_functions, seen) or {}
         arguments = run.get("arguments")
-        returned = llm._handle_tool_execution(
-            function_name=str(run.get("name")),
-            function_args=dict(arguments) if isinstance(arguments, Mapping) else {},
-            available_functions=functions,
-            from_task=args.from_task,
-            from_agent=args.from_agent,
+        returned = run_tool(
+            str(run.get("name")),
+            dict(arguments) if isinstance(arguments, Mapping) else {},
+            functions,
         )
         if plan.check_tool_run is not None:
             plan.check_tool_run(run, seen[0] if seen else None, returned)
         if returned is not None:
             return returned
     return None
+
+
+def _tool_runner(
+    llm: BaseLLM, args: CallArgs, *, stream: bool
+) -> Callable[[str, dict[str, Any], dict[str, Any]], Any]:
+    """crewai's own code that runs a tool for this LLM class.
+
+    Native providers use ``BaseLLM._handle_tool_execution``. crewai's litellm
+    ``LLM`` has its own ``_handle_tool_call`` (other event order, errors as
+    ``Tool execution error: ...``, the value not turned into a string), which it
+    hands tool-call objects read through ``.function.name`` / ``.arguments``;
+    its streaming handler calls it without the task and agent, the
+    non-streaming one with them.
+    """
+    handle_tool_call = getattr(llm, "_handle_tool_call", None)
+    if callable(handle_tool_call):
+
+        def run_litellm_style(
+            name: str, arguments: dict[str, Any], functions: dict[str, Any]
+        ) -> Any:
+            call = SimpleNamespace(
+                function=SimpleNamespace(name=name, arguments=json.dumps(arguments))
+            )
+            if stream:
+                return handle_tool_call([call], functions)
+            return handle_tool_call([call], functions, args.from_task, args.from_agent)
+
+        return run_litellm_style
+
+    def run_native(name: str, arguments: dict[str, Any], functions: dict[str, Any]) -> Any:
+        return llm._handle_tool_execution(
+            function_name=name,
+            function_args=arguments,
+            available_functions=functions,
+            from_task=args.from_task,
+            from_agent=args.from_agent,
+        )
+
+    return run_native
 
 
 def watch_functions(

@@ -155,9 +155,13 @@ def tool_divergence(
 
 def _tool_error_message(name: Any, outcome: Mapping[str, Any]) -> Any:
     # crewai's tool_usage_error text is f"Error executing function '{name}': {exc!s}"
+    # (BaseLLM._handle_tool_execution) or f"Tool execution error: {exc!s}" (the litellm
+    # LLM's _handle_tool_call): the exception's own message is what the tool raised
     text = str(outcome.get("error", ""))
-    prefix = f"Error executing function '{name}': "
-    return text[len(prefix) :] if text.startswith(prefix) else text
+    for prefix in (f"Error executing function '{name}': ", "Tool execution error: "):
+        if text.startswith(prefix):
+            return text[len(prefix) :]
+    return text
 
 
 def _short(value: Any) -> str:

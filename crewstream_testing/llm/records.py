@@ -157,6 +157,11 @@ RESULT_TYPES: dict[str, tuple[str, str]] = {
         "litellm.types.utils",
         "ChatCompletionMessageToolCall",
     ),
+    # what crewai's litellm LLM returns for tool calls it streamed (no available_functions)
+    "litellm:ChatCompletionDeltaToolCall": (
+        "litellm.types.utils",
+        "ChatCompletionDeltaToolCall",
+    ),
     # a legacy chunk stream's result (playback: chosen by the stream's source, crew / crew_async)
     "crewai:CrewOutput": ("crewai.crews.crew_output", "CrewOutput"),
 }

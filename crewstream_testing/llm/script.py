@@ -488,7 +488,8 @@ class ReplyPlan:
     """The failed event's text; ``None``: ``str(error)``."""
     tool_runs: Sequence[Mapping[str, Any]] = ()
     """Tools a provider ran inside a recorded call (name, arguments, outcome): run again
-    through ``available_functions`` after the chunks, each checked by ``check_tool_run``."""
+    through ``available_functions`` where they ran (before the recorded chunk ``after_chunks``
+    names, or after the chunks), each checked by ``check_tool_run``."""
     check_tool_run: Callable[[Mapping[str, Any], Mapping[str, Any] | None, Any], None] | None = None
     """Called with a recorded tool run, what the app's tool did now, and the returned value; raises on a divergence."""
     completes: bool = True

@@ -112,12 +112,14 @@ def test_case(stream_recorder, case):
     flow.case = case
     with stream_recorder.record(flow.stream_events()) as stream:
         frames = list(stream)
-    violations = sorted({{v.rule for v in check_frames(frames)}})
+    found = check_frames(frames)
+    violations = sorted({{v.rule for v in found}})
     OUT.joinpath(f"{{case}}.json").write_text(json.dumps({{
         "types": [f.type for f in frames],
         "result": stream.result,
         "side_effects": SIDE_EFFECTS,
         "violations": violations,
+        "violation_texts": [str(v) for v in found],
     }}))
 """
 
@@ -216,7 +218,11 @@ def test_provider_cases_record_then_replay_in_a_fresh_process(
         # a replayed provider id is the placeholder the live one normalizes to
         assert normal(replayed[case]["result"]) == normal(live[case]["result"]), case
         assert replayed[case]["side_effects"] == live[case]["side_effects"], case
-        breaks = case == "tool_raises" or case in SECOND_REQUEST.get(provider, set())
+        breaks = (
+            case == "tool_raises"
+            or case in SECOND_REQUEST.get(provider, set())
+            or case in BREAKS_OF.get(provider, set())
+        )
         expected = KNOWN_BREAKS if breaks else set()
         assert set(live[case]["violations"]) == expected, (case, live[case]["violations"])
     print(json.dumps(live, indent=1))
@@ -232,13 +238,17 @@ SECOND_REQUEST: dict[str, set[str]] = {
     "bedrock": {"tool_run"},
 }
 
-CASES_OF: dict[str, tuple[str, ...]] = {
-    # litellm's tool cases run (dev pins litellm<1.106: later releases import mcp 2.x on every
-    # tool call, crewai pins mcp<2), record, and do not replay identically yet: a returned tool
-    # call replays as a dict, not litellm's ChatCompletionMessageToolCall; a tool run's events
-    # come in another order; a raising tool's recorded message is litellm's wrapped one
-    "litellm": ("text", "thinking", "usage", "error"),
+BREAKS_OF: dict[str, set[str]] = {
+    # crewai's litellm LLM (docs/contract-facts.md): streamed tool calls returned (no
+    # available_functions) end with no llm_call_completed, so the llm_call_started is never
+    # ended; a streamed tool run emits the tool's llm_call_completed mid-stream, then the
+    # tool's output as a chunk and the call's own llm_call_completed after that end
+    "litellm": {"tool", "parallel", "tool_run"},
 }
+
+CASES_OF: dict[str, tuple[str, ...]] = {}
+"""Providers that run fewer than CASES (none now: litellm's tool cases need dev's litellm<1.106,
+as later releases import mcp 2.x on every tool call and crewai pins mcp<2)."""
 
 ENV_OF: dict[str, Callable[[str], dict[str, str]]] = {
     # crewai's AzureCompletion is pointed at an Azure-looking endpoint, reached through
