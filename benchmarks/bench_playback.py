@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import sys
 import tempfile
@@ -84,7 +85,7 @@ def _playback_steps(path: Path, rounds: int) -> dict[str, float]:
         started = time.perf_counter()
         record = Cassette.load(path).streams[0]
         loaded = time.perf_counter()
-        frames = build_frames(record.frames)
+        frames = build_frames(record.frames, owned=True)  # as playback(path) builds them
         built = time.perf_counter()
         consume(make_session(frames, Ending("result", record.result)))
         done = time.perf_counter()
@@ -103,6 +104,7 @@ def playback_speed(frames: int = 10_000, rounds: int = 5) -> dict[str, Any]:
     from crewstream_testing.cassette import Cassette
     from crewstream_testing.playback.session import build_frames
 
+    load_before = os.getloadavg()[0]
     script = reply(chunks=chunk_texts(max(frames - 7, 1)))
     with quiet_crewai(), tempfile.TemporaryDirectory(prefix="crewstream-bench-") as tmp:
         _run_flow(script)  # warm: the first Flow() imports crewai's memory backend
@@ -143,6 +145,8 @@ def playback_speed(frames: int = 10_000, rounds: int = 5) -> dict[str, Any]:
         "iteration_target": 1.5,
         "iteration_ok": iteration.ratio <= 1.5,
         "playback_steps_ms": steps,
+        "load_before": load_before,
+        "load_after": os.getloadavg()[0],
         "per_frame_us": {
             "flow": end_to_end.a_median / count * 1e6,
             "playback": end_to_end.b_median / count * 1e6,

@@ -597,8 +597,11 @@ def _details_playback(r: dict[str, Any]) -> list[str]:
         f"against `playback(path)` of the cassette recorded from it "
         f"({e2e['b_median'] * 1e3:.0f} ms, {r['per_frame_us']['playback']:.1f} µs/frame): "
         f"{r['speedup']:.1f}x. Playback's steps: load the cassette {steps['load']:.0f} ms, build "
-        f"the StreamFrames (crewai's validating constructor) {steps['build']:.0f} ms, iterate "
-        f"{steps['iterate']:.1f} ms: the cassette load is most of it.",
+        f"the StreamFrames (fields set without pydantic's validator once the types are checked, "
+        f"`playback/session.py::build_frames`) {steps['build']:.0f} ms, iterate "
+        f"{steps['iterate']:.1f} ms: the cassette load is most of it. Load average (1 min) "
+        f"{r.get('load_before', -1):.2f} before, {r.get('load_after', -1):.2f} after, on 2 shared "
+        "cores: both sides slow down alike, the ratio is what counts.",
         f"Iteration, {it['rounds']} rounds over the same prebuilt StreamFrames: crewai's own "
         f"`StreamSession(sync_iterator=iter(frames))` {it['a_median'] * 1e3:.2f} ms, a playback "
         f"session {it['b_median'] * 1e3:.2f} ms: {r['iteration_ratio']:.2f}x "
