@@ -90,6 +90,9 @@ class Cassette:
     crewai_version: str | None = None
     clock: str = "virtual"
     path: Path | None = None
+    # the format version it was read in (a new cassette: this crewstream's); version 1 sorted
+    # keys at every depth, so key order inside its values means nothing (diff.compare)
+    format_version: int = field(default=FORMAT_VERSION, compare=False)
     # The bytes of its lines, when this cassette was read from them or encoded
     # into them: (lines without newlines, end of the stream lines, its shape then,
     # whether the writer made them). Not an init field: dataclasses.replace() drops it.
@@ -397,6 +400,7 @@ class _Reader:
                 f"unknown format_version {version!r}; this crewstream-testing reads versions 1 and 2",
                 "upgrade crewstream-testing, or " + _RERECORD,
             )
+        self.cassette.format_version = version
         crewai = record.get("crewai")
         self.cassette.crewai_version = crewai if isinstance(crewai, str) else None
         clock = record.get("clock", "virtual")

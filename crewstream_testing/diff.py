@@ -16,6 +16,8 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import orjson
+
 from crewstream_testing.cassette import Cassette, StreamRecord
 from crewstream_testing.frames import Frame
 
@@ -253,7 +255,57 @@ def compare(expected: Cassette, actual: Cassette, *, prefix_only: bool = False) 
     new = actual.stream_lines()
     if old == new or (prefix_only and new[: len(old)] == old and _at_stream_start(new, len(old))):
         return None
-    return cassette_divergence(expected, actual, prefix_only=prefix_only)
+    return cassette_divergence(expected, actual, prefix_only=prefix_only) or (
+        order_divergence(old, new) if expected.format_version >= 2 else None
+    )
+
+
+def order_divergence(old: Sequence[bytes], new: Sequence[bytes]) -> list[str] | None:
+    """The first line whose values hold the same keys in another order (format version 2), or None.
+
+    Compare mode reaches here when the lines' bytes differ and their parsed
+    values are equal: dict equality ignores order, but a version-2 cassette keeps
+    the recorded key order inside values (crewai renders nested values as repr
+    strings, where order shows). A line's own top-level keys, and spacing, may
+    differ (a cassette edited by hand): those are no difference.
+    """
+    for old_line, new_line in zip(old, new, strict=False):
+        if old_line == new_line:
+            continue
+        recorded, now = orjson.loads(old_line), orjson.loads(new_line)
+        if not isinstance(recorded, dict) or not isinstance(now, dict):
+            continue
+        for key in sorted(recorded):
+            found = _order_difference(recorded[key], now.get(key), key)
+            if found is not None:
+                path, keys_then, keys_now = found
+                where = f"stream {recorded.get('stream')}"
+                if recorded.get("kind") == "frame":
+                    where += f", frame {recorded.get('id')} ({recorded.get('channel')}/{recorded.get('type')})"
+                return [
+                    f"{where}: the same values, keys in another order at {path}",
+                    f"  recorded: {short(keys_then)}",
+                    f"  now:      {short(keys_now)}",
+                    "  (format version 2 keeps the recorded key order inside values)",
+                ]
+    return None
+
+
+def _order_difference(a: Any, b: Any, path: str) -> tuple[str, list[str], list[str]] | None:
+    # where two equal values first hold a dict's keys in another order
+    if isinstance(a, dict) and isinstance(b, dict):
+        if list(a) != list(b):
+            return path, list(a), list(b)
+        for key in a:
+            found = _order_difference(a[key], b[key], f"{path}.{key}")
+            if found is not None:
+                return found
+    elif isinstance(a, list) and isinstance(b, list):
+        for n, (x, y) in enumerate(zip(a, b, strict=False)):
+            found = _order_difference(x, y, f"{path}.{n}")
+            if found is not None:
+                return found
+    return None
 
 
 def _at_stream_start(lines: Sequence[bytes], index: int) -> bool:

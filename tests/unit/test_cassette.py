@@ -193,6 +193,51 @@ def test_compare_new_episodes_accepts_new_streams_only_after_the_recorded_ones(
     ]
 
 
+def _with_message(first: str, second: str) -> Cassette:
+    cassette = sample()
+    message = {first: first.upper(), second: second.upper(), "nested": [{"a": 1}]}
+    cassette.streams[0].frames[1].data["message"] = message
+    return cassette
+
+
+def test_compare_reports_key_order_inside_values_in_format_version_2(tmp_path: Path) -> None:
+    expected = Cassette.load(_with_message("role", "content").save(tmp_path / "c.jsonl"))
+    assert expected.format_version == 2
+    assert compare(expected, _with_message("role", "content")) is None
+    assert compare(expected, _with_message("content", "role")) == [
+        "stream 0, frame #1 (flow/flow_finished): the same values, keys in another order at data.message",
+        "  recorded: ['role', 'content', 'nested']",
+        "  now:      ['content', 'role', 'nested']",
+        "  (format version 2 keeps the recorded key order inside values)",
+    ]
+
+
+def test_compare_ignores_key_order_in_a_version_1_cassette_and_hand_edited_layout(
+    tmp_path: Path,
+) -> None:
+    path = _with_message("role", "content").save(tmp_path / "c.jsonl")
+    lines = path.read_bytes().splitlines()
+    # version 1 sorted keys at every depth: order inside values means nothing there
+    v1 = [lines[0].replace(b'"format_version":2', b'"format_version":1'), *lines[1:]]
+    (tmp_path / "v1.jsonl").write_bytes(b"\n".join(v1) + b"\n")
+    old = Cassette.load(tmp_path / "v1.jsonl")
+    assert old.format_version == 1
+    assert compare(old, _with_message("content", "role")) is None
+    # a line's own keys in another order and other spacing: no difference in any version
+    frame = orjson.loads(lines[3])
+    edited = (
+        b"{"
+        + b", ".join(
+            orjson.dumps(key) + b": " + orjson.dumps(frame[key]) for key in reversed(list(frame))
+        )
+        + b"}"
+    )
+    (tmp_path / "edited.jsonl").write_bytes(b"\n".join([*lines[:3], edited, *lines[4:]]) + b"\n")
+    assert (
+        compare(Cassette.load(tmp_path / "edited.jsonl"), _with_message("role", "content")) is None
+    )
+
+
 def test_sealed_bytes_are_written_until_a_stream_or_frame_changes() -> None:
     lines = sample().line_dicts()
     encoded = encode_lines(lines)
