@@ -114,6 +114,15 @@ def _rebuild_network_error(host: str, port: Any, message: str) -> NetworkBlocked
     return error
 
 
+class LoopbackRefusedError(CrewstreamError, ConnectionRefusedError):
+    """A loopback connection was refused while the network guard ran, and nothing recorded explains it.
+
+    Still a ``ConnectionRefusedError``: code that handles a refused connection
+    behaves as before, and HTTP clients wrap it as they wrap any refusal; its
+    message (in the wrapping error's cause) says what was called and what to do.
+    """
+
+
 class StreamSettingsError(CrewstreamError, AssertionError):
     """A stream setting (``flow.stream``, ``llm.stream``, ...) differs after the block."""
 

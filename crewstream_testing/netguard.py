@@ -15,7 +15,10 @@ replaced by a guarded subclass while the guard runs (the C type itself cannot
 be patched), and ``anyio.connect_tcp`` when anyio or httpx is loaded (it connects
 to an address literal inside a task group). ``NetworkBlockedError`` is no ``OSError``, so HTTP clients
 (httpx sync and async, aiohttp) do not wrap it in their own connection errors:
-it is the exception the test sees.
+it is the exception the test sees. A loopback connection refused while the guard
+runs (a replay reaching a server that ran when the test was recorded) raises
+``LoopbackRefusedError``: still a ``ConnectionRefusedError``, whose message says
+nothing recorded explains the call, and what to do.
 
 Subprocesses are not guarded (a child has its own socket module); the guard
 sets ``CREWSTREAM_BLOCK_NETWORK=1`` in the environment while it runs, and a
@@ -26,6 +29,7 @@ tests when it sees it. Guards nest; everything is restored when the last one sto
 from __future__ import annotations
 
 import _socket
+import errno
 import ipaddress
 import os
 import re
@@ -34,7 +38,7 @@ import sys
 import threading
 from typing import Any
 
-from crewstream_testing.errors import NetworkBlockedError
+from crewstream_testing.errors import LoopbackRefusedError, NetworkBlockedError
 
 __all__ = ["ENV_VAR", "FLAG", "NetworkBlockedError", "NetworkGuard", "blocked", "is_loopback"]
 
@@ -105,10 +109,33 @@ def _check_address(sock: Any, address: Any, called: str) -> None:
 
 def _guard_connect(original: Any, name: str) -> Any:
     def connect(self: Any, address: Any) -> Any:
-        _check_address(self, address, _call(f"socket.{name}", address))
-        return original(self, address)
+        called = _call(f"socket.{name}", address)
+        _check_address(self, address, called)
+        try:
+            return original(self, address)
+        except ConnectionRefusedError as exc:
+            if isinstance(exc, LoopbackRefusedError) or not isinstance(address, tuple):
+                raise
+            raise refused(address, called) from None
 
     return connect
+
+
+def refused(address: tuple[Any, ...], called: str) -> LoopbackRefusedError:
+    """The error for a loopback ``address`` that refused ``called`` while the guard ran."""
+    target = f"{address[0]}:{address[1]}" if len(address) > 1 else str(address[0])
+    return LoopbackRefusedError(
+        errno.ECONNREFUSED,
+        f"crewstream: the connection to {target} was refused, and nothing recorded explains it.\n"
+        f"  called: {called}\n"
+        "  crewstream records and replays the LLM calls crewai makes through its BaseLLM "
+        "(crewai.LLM and the provider LLMs); a call made around them (an HTTP client, an SDK "
+        "of its own) is not in the cassette, and what it reached when the test was recorded "
+        "is not running now.\n"
+        "  fix: make the call through a crewai LLM, script it with FakeLLM (the fake_llm "
+        "fixture), record it with a tool of its own (vcrpy, pytest-recording), or start the "
+        "server it needs in the test",
+    )
 
 
 def _guard_sendto(original: Any) -> Any:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import _socket
 import asyncio
+import errno
 import os
 import pickle
 import socket
@@ -70,6 +71,41 @@ def test_a_non_loopback_connect_fails_saying_what_was_called_and_what_to_do() ->
     )
     # no OSError: HTTP clients would wrap it in their own connection error
     assert not isinstance(raised.value, OSError)
+
+
+def _closed_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+    return port
+
+
+def test_a_refused_loopback_connect_says_nothing_recorded_explains_it() -> None:
+    import httpx
+
+    from crewstream_testing.errors import LoopbackRefusedError
+
+    port = _closed_port()
+    with NetworkGuard(), socket.socket() as sock, pytest.raises(LoopbackRefusedError) as raised:
+        sock.connect(("127.0.0.1", port))
+    # still a refusal: code that handles one behaves as before
+    assert isinstance(raised.value, ConnectionRefusedError)
+    assert raised.value.errno == errno.ECONNREFUSED
+    message = str(raised.value)
+    assert (
+        f"the connection to 127.0.0.1:{port} was refused, and nothing recorded explains it"
+        in message
+    )
+    assert f"called: socket.connect(('127.0.0.1', {port}))" in message
+    assert "through its BaseLLM" in message and "FakeLLM" in message
+    # an HTTP client's own connection error carries it
+    with NetworkGuard(), pytest.raises(httpx.ConnectError) as wrapped:
+        httpx.get(f"http://127.0.0.1:{port}/")
+    assert "nothing recorded explains it" in str(wrapped.value)
+    # without the guard, a refusal is the plain OSError
+    with socket.socket() as sock, pytest.raises(ConnectionRefusedError) as plain:
+        sock.connect(("127.0.0.1", port))
+    assert not isinstance(plain.value, LoopbackRefusedError)
 
 
 TCP, UDP = (socket.AF_INET, socket.SOCK_STREAM), (socket.AF_INET, socket.SOCK_DGRAM)

@@ -130,3 +130,37 @@ def test_fake_llm_only(fake_llm):
 """
     )
     inner.runpytest("-p", "no:cacheprovider", "--crewstream-record=once").assert_outcomes(passed=1)
+
+
+def test_a_replayed_test_whose_loopback_server_is_gone_is_told_why(
+    inner: pytest.Pytester,
+) -> None:
+    # the app's own HTTP call to a local service: recorded nowhere, and in replay nothing runs there
+    inner.makepyfile(
+        test_app="""
+import socket
+
+import httpx
+import pytest
+
+
+def closed_port():
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@pytest.mark.crewstream(allow_empty=True)
+def test_app_calls_its_local_service():
+    httpx.get(f"http://127.0.0.1:{closed_port()}/v1/chat/completions")
+"""
+    )
+    result = inner.runpytest("-p", "no:cacheprovider", "--crewstream-record=none")
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(
+        [
+            "*ConnectError*crewstream: the connection to 127.0.0.1:* was refused, and nothing recorded explains it*",
+        ]
+    )
+    output = result.stdout.str()
+    assert "through its BaseLLM" in output and "fix: make the call through a crewai LLM" in output
