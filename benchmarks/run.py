@@ -290,6 +290,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"wrote {args.output} from {args.render}")
         return 0
     keys = parse_rows(args.rows)
+    if (
+        args.rows
+        and not args.update
+        and args.output.resolve() == DEFAULT_OUTPUT
+        and len(keys) < len(ROWS)
+    ):
+        # a page of a few rows would replace the published one, every other row "not run"
+        print(
+            f"benchmarks/run.py: --rows {args.rows} would overwrite {DEFAULT_OUTPUT} with only "
+            "those rows; add --update to replace just them, or --output FILE",
+            file=sys.stderr,
+        )
+        return 2
     sizes = QUICK if args.quick else FULL
     started = time.perf_counter()
     machine = machine_facts()

@@ -220,6 +220,17 @@ def test_unknown_row_is_refused(tmp_path: Path) -> None:
     )
 
 
+def test_some_rows_without_update_never_overwrite_the_published_page(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from benchmarks.run import DEFAULT_OUTPUT
+
+    before = DEFAULT_OUTPUT.read_bytes()
+    assert main(["--quick", "--rows", "5"]) == 2  # refused before anything is measured
+    assert DEFAULT_OUTPUT.read_bytes() == before
+    assert "add --update to replace just them, or --output FILE" in capsys.readouterr().err
+
+
 def test_import_times_sums_top_level_crewstream_entries() -> None:
     stderr = "\n".join(
         [
