@@ -140,9 +140,10 @@ def pytest_collection_modifyitems(
         # closes abandoned async sessions before the event-loop fixture closes their loop
         if "stream_recorder" not in item.fixturenames and "playback" not in marker.kwargs:
             item.fixturenames.append("stream_recorder")
-    from crewstream_testing._pytest_hygiene import check_collisions
+    if any("stream_recorder" in getattr(item, "fixturenames", ()) for item in items):
+        from crewstream_testing._pytest_hygiene import check_collisions  # bound tests only
 
-    check_collisions(items, lambda item: marker_options(item).cassette)
+        check_collisions(items, lambda item: marker_options(item).cassette)
 
 
 @pytest.fixture
