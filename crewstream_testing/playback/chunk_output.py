@@ -30,7 +30,6 @@ cassette. ``pydantic`` is left empty: its class is the app's.
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
 from typing import Any
 
@@ -39,9 +38,9 @@ from crewstream_testing.llm.records import result_type
 from crewstream_testing.playback.faults import NO_FAULTS, Faults
 from crewstream_testing.playback.session import (
     Ending,
-    cancel_current_task,
+    afaulted,
+    faulted,
     mark_playback,
-    wall_clock_advance,
 )
 
 __all__ = ["CHUNK_RESULT_TYPE", "build_chunks", "make_chunk_output", "rebuild_crew_result"]
@@ -117,66 +116,23 @@ def _error_of(ending: Ending) -> BaseException | None:
 def _sync_chunks(
     chunks: list[Any], ending: Ending, faults: Faults, holder: list[Any]
 ) -> Iterator[Any]:
-    failed = False
-    try:
-        if not faults.active:
-            yield from chunks
-        else:
-            for index, chunk in enumerate(chunks):
-                if faults.raise_at == index:
-                    failed = True
-                    raise faults.exception(index)
-                wait = faults.delay(index)
-                if wait:
-                    wall_clock_advance(wait)
-                yield chunk
-                if faults.slow_consumer:
-                    wall_clock_advance(faults.slow_consumer)
-            if faults.raise_at == len(chunks):
-                failed = True
-                raise faults.exception(len(chunks))
-        error = _error_of(ending)
-        if error is not None:
-            failed = True
-            raise error
-    finally:
-        # also on close() mid-stream: crewai's generator joins the crew's thread first
-        if holder and not failed:
+    # also on close() mid-stream: crewai's generator joins the crew's thread first
+    def deliver() -> None:  # the session is in holder once made
+        if holder:
             _deliver(holder[0], ending)
 
+    return faulted(chunks, faults, lambda: _error_of(ending), deliver)
 
-async def _async_chunks(
+
+def _async_chunks(
     chunks: list[Any], ending: Ending, faults: Faults, holder: list[Any]
 ) -> AsyncIterator[Any]:
-    finished = False
-    try:
-        if not faults.active:
-            for chunk in chunks:
-                yield chunk
-        else:
-            for index, chunk in enumerate(chunks):
-                if faults.disconnect_after == index:
-                    await cancel_current_task()
-                if faults.raise_at == index:
-                    raise faults.exception(index)
-                wait = faults.delay(index)
-                if wait:
-                    await asyncio.sleep(wait)
-                yield chunk
-                if faults.slow_consumer:
-                    await asyncio.sleep(faults.slow_consumer)
-            if faults.disconnect_after == len(chunks):
-                await cancel_current_task()
-            if faults.raise_at == len(chunks):
-                raise faults.exception(len(chunks))
-        finished = True
-        error = _error_of(ending)
-        if error is not None:
-            raise error
-    finally:
-        # crewai's aclose() cancels the crew's task: only a stream read to its end has a result
-        if holder and finished:
+    # crewai's aclose() cancels the crew's task: only a stream read to its end has a result
+    def deliver() -> None:  # the session is in holder once made
+        if holder:
             _deliver(holder[0], ending)
+
+    return afaulted(chunks, faults, lambda: _error_of(ending), deliver)
 
 
 def make_chunk_output(

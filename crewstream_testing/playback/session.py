@@ -27,7 +27,7 @@ import time
 import typing
 import weakref
 from collections import deque
-from collections.abc import AsyncIterator, Iterator, Sequence
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from itertools import chain, repeat
@@ -303,13 +303,47 @@ def _shifted(frame: Any, seconds: float) -> Any:
 def _sync_frames(
     frames: list[Any], ending: Ending, faults: Faults, holder: list[Any]
 ) -> Iterator[Any]:
+    # crewai's sync close() waits for the run: a closed session still gets the run's result
+    def deliver() -> None:  # the session is in holder once made
+        if holder:
+            _deliver_result(holder[0], ending)
+
+    return faulted(frames, faults, ending.exception, deliver, _shifted)
+
+
+def _async_frames(
+    frames: list[Any], ending: Ending, faults: Faults, holder: list[Any]
+) -> AsyncIterator[Any]:
+    # crewai's aclose() cancels the run: only a stream read to its end has a result
+    def deliver() -> None:  # the session is in holder once made
+        if holder:
+            _deliver_result(holder[0], ending)
+
+    return afaulted(frames, faults, ending.exception, deliver, _shifted)
+
+
+def faulted(
+    items: list[Any],
+    faults: Faults,
+    error_of: Callable[[], BaseException | None],
+    deliver: Callable[[], None] | None,
+    shifted: Callable[[Any, float], Any] | None = None,
+) -> Iterator[Any]:
+    """``items`` with ``faults`` on the virtual clock, then the recorded ending (sync).
+
+    The one fault loop of playback, for frames and for legacy chunks: raise at
+    item k, delay before k (``shifted`` moves an item's timestamp by the time
+    waited so far), a slow consumer; then the recorded error, if any.
+    ``deliver`` hands the ending to the session unless the iteration failed:
+    also on ``close()`` mid-stream, as crewai's sync close waits for the run.
+    """
     failed = False
     try:
         if not faults.active:
-            yield from frames
+            yield from items
         else:
             shift = 0.0
-            for index, frame in enumerate(frames):
+            for index, item in enumerate(items):
                 if faults.raise_at == index:
                     failed = True
                     raise faults.exception(index)
@@ -317,34 +351,39 @@ def _sync_frames(
                 if wait:
                     shift += wait
                     wall_clock_advance(wait)
-                yield _shifted(frame, shift)
+                yield shifted(item, shift) if shifted is not None else item
                 if faults.slow_consumer:
                     wall_clock_advance(faults.slow_consumer)
-            if faults.raise_at == len(frames):
+            if faults.raise_at == len(items):
                 failed = True
-                raise faults.exception(len(frames))
-        error = ending.exception()
+                raise faults.exception(len(items))
+        error = error_of()
         if error is not None:
             failed = True
             raise error
     finally:
-        # Also on close() mid-stream: crewai's sync close() waits for the run,
-        # so a closed session still gets the run's result.
-        if holder and not failed:
-            _deliver_result(holder[0], ending)
+        if deliver is not None and not failed:
+            deliver()
 
 
-async def _async_frames(
-    frames: list[Any], ending: Ending, faults: Faults, holder: list[Any]
+async def afaulted(
+    items: list[Any],
+    faults: Faults,
+    error_of: Callable[[], BaseException | None],
+    deliver: Callable[[], None] | None,
+    shifted: Callable[[Any, float], Any] | None = None,
 ) -> AsyncIterator[Any]:
+    """``faulted`` for ``async for``: delays are ``asyncio.sleep`` (the loop's clock), a
+    disconnect cancels the consumer's task, and the ending is delivered only to a
+    stream read to its end (crewai's ``aclose()`` cancels the run)."""
     finished = False
     try:
         if not faults.active:
-            for frame in frames:
-                yield frame
+            for item in items:
+                yield item
         else:
             shift = 0.0
-            for index, frame in enumerate(frames):
+            for index, item in enumerate(items):
                 if faults.disconnect_after == index:
                     await cancel_current_task()
                 if faults.raise_at == index:
@@ -353,21 +392,20 @@ async def _async_frames(
                 if wait:
                     shift += wait
                     await asyncio.sleep(wait)
-                yield _shifted(frame, shift)
+                yield shifted(item, shift) if shifted is not None else item
                 if faults.slow_consumer:
                     await asyncio.sleep(faults.slow_consumer)
-            if faults.disconnect_after == len(frames):
+            if faults.disconnect_after == len(items):
                 await cancel_current_task()
-            if faults.raise_at == len(frames):
-                raise faults.exception(len(frames))
+            if faults.raise_at == len(items):
+                raise faults.exception(len(items))
         finished = True
-        error = ending.exception()
+        error = error_of()
         if error is not None:
             raise error
     finally:
-        # crewai's aclose() cancels the run: only a stream read to its end has a result
-        if holder and finished:
-            _deliver_result(holder[0], ending)
+        if deliver is not None and finished:
+            deliver()
 
 
 async def cancel_current_task() -> None:
