@@ -19,13 +19,10 @@ cassette or none, never half of one.
 
 from __future__ import annotations
 
-import contextlib
-import gc
-import importlib.metadata
 import operator
 import os
-from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -43,6 +40,7 @@ from crewstream_testing.line_problems import (
     json_problem,
     too_deep,
 )
+from crewstream_testing.runtime import collector_paused
 
 __all__ = [
     "CONTRACT_VERSION",
@@ -53,7 +51,6 @@ __all__ = [
     "Cassette",
     "StreamRecord",
     "atomic_write",
-    "crewai_version",
 ]
 
 FORMAT_NAME = "crewstream-cassette"
@@ -293,8 +290,8 @@ class _Reader:
         cassette._raw = (lines, self.end_of_streams or len(lines), cassette._shape(), False)
         return self.cassette
 
-    def line(self, number: int, raw: bytes) -> None:
-        """Read line ``number``: every check, every kind of line."""
+    def line(self, number: int, raw: bytes) -> dict[str, Any]:
+        """Read line ``number``: every check, every kind of line; returns the line's record."""
         if not raw or (raw[0] in _WHITESPACE and not raw.strip()):
             raise self.fail(
                 number,
@@ -306,6 +303,7 @@ class _Reader:
             self.header(record)
         else:
             self.record(number, record)
+        return record
 
     def read_lines(self, lines: list[bytes]) -> None:
         """Lines 2 and on: a well-formed frame line of the open stream on the fast path, any other through ``line``.
@@ -342,24 +340,8 @@ class _Reader:
                     and strings.issuperset(map(type, values[4]))
                     and not (raw.count(b"{") + raw.count(b"[") > depth and too_deep(record))
                 ):
-                    channel, data, fid, _, namespace, parent, previous, seq, _, ts, ftype, ver = (
-                        values
-                    )
                     # what Frame.from_dict builds, without checking the fields again
-                    append(
-                        Frame(
-                            fid,
-                            ftype,
-                            channel,
-                            seq,
-                            namespace,
-                            ts,
-                            parent,
-                            previous,
-                            data,
-                            ver or DEFAULT_VERSION,
-                        )
-                    )
+                    append(Frame(*_FRAME_ARGS(values), values[11] or DEFAULT_VERSION))
                     continue
             self.line(number, raw)
             open_stream = self.open_stream
@@ -573,6 +555,9 @@ _TIMESTAMP_TYPES = (_NONE, float, int, str)
 
 _STRINGS = frozenset({str})
 _FRAME_LINE_FIELDS = operator.itemgetter(*sorted(_FRAME_KEYS))
+# Frame's positional fields but the last (version), picked from those values (sorted key order)
+_FRAME_ARGS: Callable[[tuple[Any, ...]], tuple[Any, Any, Any, Any, Any, Any, Any, Any, Any]]
+_FRAME_ARGS = operator.itemgetter(*(sorted(_FRAME_KEYS).index(f.name) for f in fields(Frame)[:-1]))
 """A frame line's values in sorted key order: channel, data, id, kind, namespace, parent_id,
 previous_id, seq, stream, timestamp, type, version."""
 _FRAME_LINE_TYPES = frozenset(
@@ -589,24 +574,6 @@ def _without(record: dict[str, Any], keys: tuple[str, ...]) -> dict[str, Any]:
     return {k: v for k, v in record.items() if k not in keys}
 
 
-@contextlib.contextmanager
-def collector_paused() -> Iterator[None]:
-    """Pause the cyclic garbage collector while a cassette is parsed or built.
-
-    Parsing (or building) a cassette creates a few container objects per frame (the frame's
-    dict, its data, namespace and Frame), none of them in a cycle; with the
-    collector on, its full passes over the growing heap cost about as much as
-    the parsing itself on a 100,000-frame cassette (docs/benchmarks.md, row 3).
-    """
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was_enabled:
-            gc.enable()
-
-
 def _frame_view(line: dict[str, Any]) -> Frame:
     # what Frame.from_dict builds from a line the pipeline made, without checking it again
     return Frame(
@@ -621,20 +588,3 @@ def _frame_view(line: dict[str, Any]) -> Frame:
         line.get("data") or {},
         line.get("version") or DEFAULT_VERSION,
     )
-
-
-_crewai_version: str | None = None
-
-
-def crewai_version() -> str | None:
-    """The installed crewai's version, read from package metadata (crewai is not imported).
-
-    The one reader of it: a cassette's header records it.
-    """
-    global _crewai_version
-    if _crewai_version is None:
-        try:
-            _crewai_version = importlib.metadata.version("crewai")
-        except importlib.metadata.PackageNotFoundError:
-            return None
-    return _crewai_version

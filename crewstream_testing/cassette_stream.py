@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
-from crewstream_testing.cassette import _RERECORD, _WHITESPACE, Cassette, StreamRecord, _Reader
+from crewstream_testing.cassette import _RERECORD, Cassette, StreamRecord, _Reader
 from crewstream_testing.frames import Frame
 
 __all__ = ["FileHead", "Line", "line_dicts", "peek", "read_lines"]
@@ -104,18 +104,10 @@ def read_lines(handle: IO[bytes], path: Path | None, head: FileHead) -> Iterator
         # what Cassette.loads tells from the whole file: this is its last line, cut off
         reader.last_line = number if cut else 0
         reader.cut_off = cut
-        if not raw or (raw[0] in _WHITESPACE and not raw.strip()):
-            raise reader.fail(
-                number,
-                "blank line",
-                "remove the blank line; a cassette has one JSON object per line",
-            )
-        record = reader.parse(number, raw)
+        record = reader.line(number, raw)
         if number == 1:
-            reader.header(record)
             yield ("header", 1, record)
             continue
-        reader.record(number, record)
         kind = record["kind"]
         if kind == "frame":
             frames: list[Frame] = streams[record["stream"]].frames

@@ -26,8 +26,6 @@ from typing import Any, Protocol, TypeVar
 from crewstream_testing.cassette import (
     Cassette,
     StreamRecord,
-    collector_paused,
-    crewai_version,
 )
 from crewstream_testing.chunks import (
     chunk_lines,
@@ -43,6 +41,7 @@ from crewstream_testing.kinds import CLOCKS, SOURCES
 from crewstream_testing.line_encoding import encode_lines
 from crewstream_testing.normalize import FrameHook, Normalizer
 from crewstream_testing.redact.redactor import Redactor
+from crewstream_testing.runtime import collector_paused, crewai_version
 
 __all__ = ["CLOCKS", "Recorder", "RecorderHooks", "crewai_version", "to_jsonable"]
 

@@ -18,6 +18,7 @@ Plain Python: no pytest, no crewai. One pass over the frames, dict lookups only.
 
 from __future__ import annotations
 
+import operator
 from array import array
 from collections.abc import Iterable, Sequence
 from datetime import datetime
@@ -41,7 +42,7 @@ from crewstream_testing.contract.violations import (
 )
 from crewstream_testing.contract.violations import short as _short
 from crewstream_testing.errors import CrewstreamUsageError
-from crewstream_testing.frames import CHANNELS, Frame, infer_source
+from crewstream_testing.frames import CHANNELS, ENVELOPE_FIELDS, Frame, infer_source
 from crewstream_testing.kinds import SOURCES
 
 __all__ = [
@@ -64,6 +65,11 @@ _LLM_ENDS = frozenset({"llm_call_completed", "llm_call_failed"})
 _LLM_CHUNKS = frozenset({"llm_stream_chunk", "llm_thinking_chunk"})
 _LLM_TYPES = _LLM_ENDS | _LLM_CHUNKS | {_LLM_START}
 _UNSET: Any = object()
+
+# a frame's envelope in one C call: a Frame's slots, a contract dict's keys (KeyError: one absent)
+_ENVELOPE_ORDER = ENVELOPE_FIELDS[1:]  # the envelope but its version, in the contract's order
+_FRAME_ATTRS = operator.attrgetter(*_ENVELOPE_ORDER, "version")
+_DICT_ITEMS = operator.itemgetter(*_ENVELOPE_ORDER)
 
 
 def check_frames(
@@ -223,29 +229,17 @@ class StreamChecker:
                 self.first = raw
             if raw.__class__ is Frame:
                 # a loaded cassette's frames: read the slots, no lookup by name
-                fid = raw.id
-                seq = raw.seq
-                ftype = raw.type
-                channel = raw.channel
-                namespace = raw.namespace
-                timestamp = raw.timestamp
-                parent = raw.parent_id
-                previous = raw.previous_id
-                data = raw.data
-                version = raw.version or "v1"
+                fid, seq, ftype, channel, namespace, timestamp, parent, previous, data, version = (
+                    _FRAME_ATTRS(raw)
+                )
+                version = version or "v1"
             else:
                 try:
                     if raw.__class__ is not dict:
                         raise KeyError
-                    fid = raw["id"]
-                    seq = raw["seq"]
-                    ftype = raw["type"]
-                    channel = raw["channel"]
-                    namespace = raw["namespace"]
-                    timestamp = raw["timestamp"]
-                    parent = raw["parent_id"]
-                    previous = raw["previous_id"]
-                    data = raw["data"]
+                    fid, seq, ftype, channel, namespace, timestamp, parent, previous, data = (
+                        _DICT_ITEMS(raw)
+                    )
                     version = raw.get("version", "v1")
                 except KeyError:
                     fields = read_envelope(raw)

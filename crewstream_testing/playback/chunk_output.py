@@ -30,7 +30,7 @@ cassette. ``pydantic`` is left empty: its class is the app's.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from crewstream_testing.errors import CrewstreamUsageError
@@ -113,28 +113,6 @@ def _error_of(ending: Ending) -> BaseException | None:
     return None if _quiet_end(ending) else ending.exception()
 
 
-def _sync_chunks(
-    chunks: list[Any], ending: Ending, faults: Faults, holder: list[Any]
-) -> Iterator[Any]:
-    # also on close() mid-stream: crewai's generator joins the crew's thread first
-    def deliver() -> None:  # the session is in holder once made
-        if holder:
-            _deliver(holder[0], ending)
-
-    return faulted(chunks, faults, lambda: _error_of(ending), deliver)
-
-
-def _async_chunks(
-    chunks: list[Any], ending: Ending, faults: Faults, holder: list[Any]
-) -> AsyncIterator[Any]:
-    # crewai's aclose() cancels the crew's task: only a stream read to its end has a result
-    def deliver() -> None:  # the session is in holder once made
-        if holder:
-            _deliver(holder[0], ending)
-
-    return afaulted(chunks, faults, lambda: _error_of(ending), deliver)
-
-
 def make_chunk_output(
     chunks: list[Any],
     ending: Ending,
@@ -161,9 +139,17 @@ def make_chunk_output(
     # marked before __init__: the capture hook (chunks.watch_outputs) runs inside it
     output: Any = CrewStreamingOutput.__new__(CrewStreamingOutput)
     mark_playback(output)
+
+    def deliver() -> None:  # the output, made after its iterator
+        if holder:
+            _deliver(holder[0], ending)
+
+    # crewai's sync generator joins the crew's thread on close(), its aclose() cancels the task
+    iterate = afaulted if asynchronous else faulted
+    items = iterate(chunks, faults, lambda: _error_of(ending), deliver)
     if asynchronous:
-        output.__init__(async_iterator=_async_chunks(chunks, ending, faults, holder))
+        output.__init__(async_iterator=items)
     else:
-        output.__init__(sync_iterator=_sync_chunks(chunks, ending, faults, holder))
+        output.__init__(sync_iterator=items)
     holder.append(output)
     return output

@@ -20,8 +20,6 @@ types, never imported by the name in the cassette; any other type becomes a
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import gc
 import operator
 import time
 import typing
@@ -35,8 +33,9 @@ from typing import Any
 
 from crewstream_testing import errors
 from crewstream_testing.clock import EPOCH
-from crewstream_testing.frames import Frame
+from crewstream_testing.frames import ENVELOPE_FIELDS, Frame
 from crewstream_testing.playback.faults import NO_FAULTS, Faults
+from crewstream_testing.runtime import collector_paused
 
 _playback_sessions: weakref.WeakSet[Any] = weakref.WeakSet()
 
@@ -98,7 +97,7 @@ def build_frames(
     """
     cls = frame_class or stream_frame_class()
     shape = _fast_shape(cls)
-    with _collector_paused():
+    with collector_paused():
         if shape is not None:
             built = _built_fast(frames, cls, shape, owned)
             if built is not None:
@@ -127,17 +126,7 @@ def build_frames(
         return out
 
 
-_FIELDS = (
-    "id",
-    "seq",
-    "type",
-    "channel",
-    "namespace",
-    "timestamp",
-    "parent_id",
-    "previous_id",
-    "data",
-)
+_FIELDS = ENVELOPE_FIELDS[1:]  # the envelope but its version
 """StreamFrame's fields, in its order (a validated frame's ``__dict__`` order)."""
 _NAMESPACE, _TIMESTAMP, _DATA, _CHANNEL = (
     operator.itemgetter(field) for field in ("namespace", "timestamp", "data", "channel")
@@ -250,19 +239,6 @@ def _fast_shape(cls: Any) -> tuple[frozenset[str], frozenset[str]] | None:
     return shape
 
 
-@contextlib.contextmanager
-def _collector_paused() -> Iterator[None]:
-    # Ten thousand new objects trigger full collections over crewai's large heap;
-    # nothing built here forms a cycle.
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if enabled:
-            gc.enable()
-
-
 @dataclass(frozen=True)
 class Ending:
     """How the recorded stream ended: its outcome, result (JSON form) and error."""
@@ -298,28 +274,6 @@ def _shifted(frame: Any, seconds: float) -> Any:
     if not seconds:
         return frame
     return frame.model_copy(update={"timestamp": frame.timestamp + timedelta(seconds=seconds)})
-
-
-def _sync_frames(
-    frames: list[Any], ending: Ending, faults: Faults, holder: list[Any]
-) -> Iterator[Any]:
-    # crewai's sync close() waits for the run: a closed session still gets the run's result
-    def deliver() -> None:  # the session is in holder once made
-        if holder:
-            _deliver_result(holder[0], ending)
-
-    return faulted(frames, faults, ending.exception, deliver, _shifted)
-
-
-def _async_frames(
-    frames: list[Any], ending: Ending, faults: Faults, holder: list[Any]
-) -> AsyncIterator[Any]:
-    # crewai's aclose() cancels the run: only a stream read to its end has a result
-    def deliver() -> None:  # the session is in holder once made
-        if holder:
-            _deliver_result(holder[0], ending)
-
-    return afaulted(frames, faults, ending.exception, deliver, _shifted)
 
 
 def faulted(
@@ -428,11 +382,20 @@ def make_session(
     from crewai.types.streaming import AsyncStreamSession, StreamSession
 
     holder: list[Any] = []
-    session: Any
-    if asynchronous:
-        session = AsyncStreamSession(async_iterator=_async_frames(frames, ending, faults, holder))
-    else:
-        session = StreamSession(sync_iterator=_sync_frames(frames, ending, faults, holder))
+
+    def deliver() -> None:  # the session, made after its iterator
+        if holder:
+            _deliver_result(holder[0], ending)
+
+    # a sync close() waits for the run, so a closed session still gets the result;
+    # aclose() cancels it, so only a stream read to its end has one (afaulted)
+    iterate = afaulted if asynchronous else faulted
+    items: Any = iterate(frames, faults, ending.exception, deliver, _shifted)
+    session: Any = (
+        AsyncStreamSession(async_iterator=items)
+        if asynchronous
+        else StreamSession(sync_iterator=items)
+    )
     holder.append(session)
     _playback_sessions.add(session)
     return session

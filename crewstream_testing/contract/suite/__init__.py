@@ -20,7 +20,6 @@ Plain Python: ``run_suite()`` returns a ``SuiteReport``; the CLI
 
 from __future__ import annotations
 
-from crewstream_testing.cassette import crewai_version
 from crewstream_testing.contract.suite.lab import (
     SCENARIOS,
     Lab,
@@ -42,6 +41,7 @@ from crewstream_testing.contract.suite.promises import (
     SuiteReport,
 )
 from crewstream_testing.contract.suite.runner import run_conformance_command, run_suite
+from crewstream_testing.runtime import crewai_version
 
 __all__ = [
     "BROKEN",

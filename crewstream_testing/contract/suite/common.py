@@ -7,8 +7,8 @@ import importlib
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from crewstream_testing.cassette import crewai_version
 from crewstream_testing.contract.suite.lab import Unavailable, make_llm, require
+from crewstream_testing.runtime import crewai_version
 
 
 def result_or_error(session: Any) -> Any:

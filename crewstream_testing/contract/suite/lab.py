@@ -7,7 +7,6 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from crewstream_testing.cassette import crewai_version
 from crewstream_testing.contract.checker import check_frames
 from crewstream_testing.contract.routes import Routes
 from crewstream_testing.contract.suite.promises import (
@@ -19,6 +18,7 @@ from crewstream_testing.contract.suite.promises import (
     PromiseResult,
 )
 from crewstream_testing.contract.violations import Violation
+from crewstream_testing.runtime import crewai_version
 
 # -- the scripted LLM ------------------------------------------------------------------------
 

@@ -14,7 +14,6 @@ from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-from crewstream_testing.cassette import crewai_version
 from crewstream_testing.contract.routes import Routes, RouteSpec, resolve_routes
 from crewstream_testing.contract.suite import agents, concurrency, entry_points, legacy, lifecycle
 from crewstream_testing.contract.suite.lab import SCENARIOS, Lab, Unavailable
@@ -27,6 +26,7 @@ from crewstream_testing.contract.suite.promises import (
 )
 from crewstream_testing.errors import CrewstreamUsageError
 from crewstream_testing.files import atomic_write
+from crewstream_testing.runtime import crewai_version
 
 # the scenario modules register their scenarios when imported, in report order
 _SCENARIO_MODULES = (entry_points, agents, lifecycle, concurrency, legacy)
