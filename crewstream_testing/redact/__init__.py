@@ -1,4 +1,4 @@
-"""Redaction: rules (``rules``), the screen (``screen``), the walk (``walk``), chunk joining (``chunks``), request matching (``matching``), the Redactor, ``scrub``, failure messages (``messages``).
+"""Redaction: rules (``rules``), the screen (``screen``), the walk (``walk``), chunk joining (``chunks``), redacting a file read line by line (``streaming``), request matching (``matching``), the Redactor, ``scrub``, failure messages (``messages``).
 
 Names load on first use, so the plugin can import ``redact.messages`` at start-up
 without compiling the rules.

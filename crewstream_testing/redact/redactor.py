@@ -20,7 +20,9 @@ How a cassette is redacted, and what it costs:
 4. the lines hit are walked (``Pass.value``): strings, dict keys, whole values
    under credential names; the ``crewstream_redact`` hook sees every line.
 
-The rules (what is a secret) are in ``rules.py`` and docs/security.md.
+``streamed_findings`` takes the same steps in passes over a file too large to
+hold (``streaming.py``). The rules (what is a secret) are in ``rules.py`` and
+docs/security.md.
 """
 
 from __future__ import annotations
@@ -36,7 +38,7 @@ from typing import TYPE_CHECKING, Any
 import orjson
 
 from crewstream_testing.errors import CrewstreamUsageError
-from crewstream_testing.redact import chunks
+from crewstream_testing.redact import chunks, streaming
 from crewstream_testing.redact.rules import (
     BUILTIN_PATTERNS,
     DEFAULT_MIN_LENGTH,
@@ -50,7 +52,6 @@ from crewstream_testing.redact.rules import (
     looks_like_credential_name,
 )
 from crewstream_testing.redact.screen import LineScreen
-from crewstream_testing.redact.screen import encode as _encode
 from crewstream_testing.redact.walk import Finding, Pass, RedactContext, Settings
 
 if TYPE_CHECKING:
@@ -205,22 +206,16 @@ class Redactor:
             return Redaction(lines)
         extra = self.settings.extra_rules
         lined = LineScreen(lines, encoded, keep_raw=bool(extra))
-        redaction = Pass(self.settings, self._secrets_now(), known=self.known)
+        redaction, every_line = self._pass()
         redaction.reserved.update(lined.marker_numbers())
         screen = redaction.line_screen()
-        hits = lined.search(screen)
-        if redaction.paths_need_every_line() or any(
-            _UNSCREENABLE.search(rule.regex.pattern) for rule in extra
-        ):
-            hits = set(range(len(lines)))
+        hits = set(range(len(lines))) if every_line else lined.search(screen)
         for rule in extra:
             hits |= lined.search_raw(rule.regex)
 
         found: dict[str, str] = {}
-        names = redaction.names_screen()
-        for position in sorted(hits):
-            if names.search(lined.blobs.get(position) or _encode(lines[position]).lower()):
-                redaction.collect(lines[position], None, found, 0, [])
+        for position in lined.named(redaction.names_screen(), lines, hits):
+            redaction.collect(lines[position], None, found, 0, [])
         new = redaction.add_literals(found)
         if new:
             self._discovered.update(new)
@@ -241,51 +236,19 @@ class Redactor:
                 lines[position] = redaction.record(line, position + 1, hook, walk=walk)
         return Redaction(lines, redaction.findings)
 
-    def screens_clean(self, batches: Iterable[list[Line]]) -> bool:
-        """True when ``redaction`` of these lines would find nothing, told without holding them.
+    def streamed_findings(self, batches: Callable[[], Iterable[list[Line]]]) -> list[Finding]:
+        """``redaction(lines).findings``, the same and in the same order, without holding the lines.
 
-        ``batches`` are a cassette's line dicts (header first, in order), a few
-        thousand at a time (``cassette_stream.line_dicts``). Each batch goes
-        through the same screens as ``redaction``: every line and chunk template
-        through the line screen and the extra rules, every ``llm_call`` line's
-        chunks joined; each streamed run's text is joined across batches and
-        screened at the end. With no hit anywhere, ``redaction`` would walk no
-        line and find nothing. False means only "may find something": the
-        caller then redacts in memory. False also with a hook (it sees every
-        line) or with rules and paths that need every line walked.
+        ``batches`` gives at each call a fresh iterator of the lines (header first,
+        in order, a few thousand at a time: ``cassette_stream.line_dicts``); the
+        lines are read in up to four passes and none is kept (``streaming.py``).
         """
         if not self.enabled:
-            return True
-        extra = self.settings.extra_rules
-        redaction = Pass(self.settings, self._secrets_now(), known=self.known)
-        if (
-            self.hook is not None
-            or redaction.paths_need_every_line()
-            or any(_UNSCREENABLE.search(rule.regex.pattern) for rule in extra)
-        ):
-            return False
-        screen = redaction.line_screen()
-        runs: dict[tuple[Any, ...], list[str]] = {}
-        for batch in batches:
-            lined = LineScreen(batch, keep_raw=bool(extra))
-            if lined.search(screen) or any(lined.search_raw(rule.regex) for rule in extra):
-                return False
-            for position, line in enumerate(batch):
-                if line.get("kind") == "llm_call" and (
-                    chunks.call_chunks(redaction, line, position + 1, screen) is not line
-                    or redaction.findings
-                ):
-                    return False
-            for run in lined.streamed:
-                if run.unknown():
-                    return False
-                # a run cut by a batch: its text joined again; each piece's running totals
-                # (a superset of the whole run's last totals) screened as they are
-                texts = runs.setdefault((run.place, *run.key), [])
-                texts.append(run.joined or "")
-                if any(chunks.suspect(redaction, screen, t) for t in run.finals or ()):
-                    return False
-        return not any(chunks.suspect(redaction, screen, "".join(texts)) for texts in runs.values())
+            return []
+        redaction, every_line = self._pass()
+        new = streaming.redact(redaction, batches, hook=self.hook, every_line=every_line)
+        self._discovered.update(new)
+        return redaction.findings
 
     def redact_text(self, text: str) -> str:
         """``text`` (a failure message, a live prompt) with every secret known so far replaced.
@@ -324,6 +287,15 @@ class Redactor:
         return redacted
 
     # -- internals --------------------------------------------------------------------------
+    def _pass(self) -> tuple[Pass, bool]:
+        """A pass over one cassette, and whether every line must be walked (paths such as
+        ``*.x``, extra rules whose matches the screen of JSON text may miss)."""
+        redaction = Pass(self.settings, self._secrets_now(), known=self.known)
+        every_line = redaction.paths_need_every_line() or any(
+            _UNSCREENABLE.search(rule.regex.pattern) for rule in self.settings.extra_rules
+        )
+        return redaction, every_line
+
     def _environ(self) -> Mapping[str, str]:
         return os.environ if self.environ is None else self.environ
 

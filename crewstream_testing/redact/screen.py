@@ -29,6 +29,7 @@ from crewstream_testing.redact.chunks import (
     OUTPUT,
     Place,
     arguments,
+    finals,
     with_arguments,
 )
 from crewstream_testing.redact.walk import STRUCTURAL
@@ -71,21 +72,10 @@ class Streamed:
         pieces = [holder.get(place.piece) for holder in holders]
         texts = [piece for piece in pieces if isinstance(piece, str)]
         self.joined: str | None = "".join(texts) if len(texts) == len(pieces) else None
-        # Running totals of tool-call arguments: each extends the one before, or starts
-        # a new total (a call id used twice); the last of each is what is searched.
+        # Running totals of tool-call arguments: the last of each is what is searched.
         self.finals: list[str] | None = []
         if self.tools:
-            previous = ""
-            for holder in holders:
-                total = arguments(holder, place.nested)
-                if not isinstance(total, str):
-                    self.finals = None
-                    break
-                if previous and not total.startswith(previous):
-                    self.finals.append(previous)
-                previous = total
-            else:
-                self.finals.append(previous)
+            self.finals = finals(arguments(holder, place.nested) for holder in holders)
 
     def texts(self) -> list[str]:
         return [text for text in (self.joined, *(self.finals or ())) if text]
@@ -206,8 +196,9 @@ class LineScreen:
                 hits.update(positions)
         return hits
 
-    def search_raw(self, pattern: re.Pattern[str]) -> set[int]:
-        """Like ``search``, unlowered and decoded (for case-sensitive user patterns); texts included."""
+    def search_raw(self, pattern: re.Pattern[str], *, runs: bool = True) -> set[int]:
+        """Like ``search``, unlowered and decoded (for case-sensitive user patterns); texts included
+        unless not ``runs``."""
         search = pattern.search
         hits = {
             position
@@ -217,10 +208,23 @@ class LineScreen:
         for lowered, positions in self.templates.items():
             if search(self.raw_templates[lowered].decode("utf-8", "replace")):
                 hits.update(positions)
-        for run in self.streamed:
+        for run in self.streamed if runs else ():
             if any(search(text) for text in run.texts()):
                 hits.update(run.members)
         return hits
+
+    def named(
+        self, pattern: re.Pattern[bytes], lines: list[Line], positions: set[int]
+    ) -> list[int]:
+        """Those of ``positions``, in order, whose line ``pattern`` finds (a chunk frame's
+        whole encoding, its text included)."""
+        search = pattern.search
+        blobs = self.blobs
+        return [
+            position
+            for position in sorted(positions)
+            if search(blobs.get(position) or encode(lines[position]).lower())
+        ]
 
     def marker_numbers(self) -> set[int]:
         """The numbers of the markers already in the lines (a new secret must not take them)."""

@@ -6,16 +6,20 @@ secret that only a new pattern finds. A cassette is rewritten in place through
 What is reported names the line, the JSON path and the rule, never the secret.
 The command finds the files with ``files.cassette_files``.
 
-A cassette is first read line by line (``cassette_stream``) through the
-Redactor's screens (``Redactor.screens_clean``): a clean cassette, however
-large, is never held in memory. One the screens hit is redacted in memory, as
-are frame files (a snapshot's one stream).
+A cassette is read line by line (``cassette_stream``), in a few passes, by
+``Redactor.streamed_findings``, which finds what redacting it in memory finds
+without holding it: ``check`` stays within bounded memory however large the
+cassette. Rewriting a cassette that holds a secret loads it and redacts it in
+memory (the redacted copy is written whole, atomically). Frame files (a
+snapshot's one stream) are redacted in memory.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from crewstream_testing.cassette_stream import line_dicts, peek, read_lines
 from crewstream_testing.errors import CassetteFormatError
@@ -43,10 +47,11 @@ def scrub_file(path: Path, redactor: Redactor, *, check: bool) -> ScrubResult:
     """Redact one cassette or snapshot frame file; rewrite it atomically (in its own layout)
     when something was found and not ``check``."""
     try:
-        if _screens_clean(path, redactor):
-            return ScrubResult(path)
+        findings = _streamed_findings(path, redactor)
     except CassetteFormatError as exc:
         return ScrubResult(path, error=exc)
+    if findings is not None and (check or not findings):
+        return ScrubResult(path, findings=findings)
     try:
         cassette = load_recording(path)
     except CassetteFormatError as exc:
@@ -63,13 +68,21 @@ def scrub_file(path: Path, redactor: Redactor, *, check: bool) -> ScrubResult:
     return result
 
 
-def _screens_clean(path: Path, redactor: Redactor) -> bool:
-    # a cassette (what load_recording reads with Cassette.loads), screened line by line
+def _streamed_findings(path: Path, redactor: Redactor) -> list[Finding] | None:
+    # a cassette (what load_recording reads with Cassette.loads), read line by line;
+    # None for a frame file or a path that cannot be read (load_recording says what is wrong)
     try:
         head = peek(path)
-        if head.first_byte in (b"{", b"[") and not is_cassette(head.first_line):
-            return False  # a frame file
-        with path.open("rb") as handle:
-            return redactor.screens_clean(line_dicts(read_lines(handle, path, head)))
     except OSError:
-        return False  # load_recording says what is wrong with the path
+        return None
+    if head.first_byte in (b"{", b"[") and not is_cassette(head.first_line):
+        return None
+
+    def batches() -> Iterator[list[dict[str, Any]]]:
+        with path.open("rb") as handle:
+            yield from line_dicts(read_lines(handle, path, head))
+
+    try:
+        return redactor.streamed_findings(batches)
+    except OSError:
+        return None
