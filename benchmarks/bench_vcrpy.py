@@ -213,6 +213,100 @@ def test_stream(rep, hermetic):
 '''
 
 
+PARTS_PLUGIN = '''
+"""Where crewstream's per-test time goes: exclusive time of each part (a measuring run, not a timed one).
+
+Each crewstream step is wrapped; time spent in a wrapped step called from
+another is counted to the inner one only. Loaded with ``-p bench_parts``.
+"""
+import functools, json, os, pathlib, time
+import pytest
+
+_pc = time.perf_counter
+_STACK = []  # [label, started, nested seconds]
+_TEST = {}
+_TESTS = []
+
+
+def _enter(label):
+    _STACK.append([label, _pc(), 0.0])
+
+
+def _leave():
+    label, started, nested = _STACK.pop()
+    spent = _pc() - started
+    if _STACK:
+        _STACK[-1][2] += spent
+    _TEST[label] = _TEST.get(label, 0.0) + spent - nested
+
+
+def _timed(label, func):
+    @functools.wraps(func)
+    def timed(*args, **kwargs):
+        _enter(label)
+        try:
+            return func(*args, **kwargs)
+        finally:
+            _leave()
+    return timed
+
+
+def _wrap(owner, name, label):
+    original = owner.__dict__[name]
+    if isinstance(original, classmethod):
+        setattr(owner, name, classmethod(_timed(label, original.__func__)))
+    else:
+        setattr(owner, name, _timed(label, original))
+
+
+def pytest_configure(config):
+    import importlib
+    mod = importlib.import_module
+    binding, cassette, recorder = mod("crewstream_testing.binding"), mod("crewstream_testing.cassette"), mod("crewstream_testing.recorder")
+    clock, hermetic, netguard = mod("crewstream_testing.clock"), mod("crewstream_testing.hermetic"), mod("crewstream_testing.netguard")
+    hygiene, plugin = mod("crewstream_testing._pytest_hygiene"), mod("crewstream_testing.plugin")
+    _wrap(cassette.Cassette, "load", "cassette load")
+    _wrap(recorder.Recorder, "cassette", "compare: normalize, redact, encode")
+    binding.compare = _timed("compare: bytes (and diff)", binding.compare)
+    for name in ("start", "finish", "stop", "close_abandoned"):
+        _wrap(binding.CassetteBinding, name, "binding")
+    _wrap(recorder.Recorder, "capture", "binding")
+    for name in ("start", "stop"):
+        _wrap(clock.VirtualClock, name, "clock")
+    clock.release_clocks = _timed("clock", clock.release_clocks)
+    for name in ("__enter__", "__exit__"):
+        _wrap(hermetic.CrewaiIsolation, name, "hermetic isolation")
+    for name in ("start", "stop", "__enter__", "__exit__"):
+        _wrap(netguard.NetworkGuard, name, "network guard")
+    hygiene.network_guarded = _timed("network guard", hygiene.network_guarded)
+    _wrap(binding.CassetteBinding, "for_test", "fixtures and markers")
+    plugin.marker_options = _timed("fixtures and markers", plugin.marker_options)
+    plugin.cassette_of = _timed("fixtures and markers", plugin.cassette_of)
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_fixture_setup(fixturedef, request):
+    label = {"crewstream_hermetic": "hermetic isolation", "stream_recorder": "fixtures and markers"}.get(fixturedef.argname)
+    if label is None:
+        yield
+        return
+    _enter(label)
+    try:
+        yield
+    finally:
+        _leave()
+
+
+def pytest_runtest_logfinish(nodeid, location):
+    _TESTS.append(dict(_TEST))
+    _TEST.clear()
+
+
+def pytest_sessionfinish(session):
+    pathlib.Path(os.environ["BENCH_PARTS"]).write_text(json.dumps(_TESTS[1:]))
+'''
+
+
 @dataclass
 class Case:
     label: str
@@ -285,6 +379,7 @@ def _project(case: Case, reps: int) -> Project:
     (root / "test_crewstream.py").write_text(textwrap.dedent(TEST_CREWSTREAM))
     (root / "test_vcrpy.py").write_text(textwrap.dedent(TEST_VCRPY))
     (root / "test_limit.py").write_text(textwrap.dedent(TEST_LIMIT))
+    (root / "bench_parts.py").write_text(textwrap.dedent(PARTS_PLUGIN))
     (root / "pytest.ini").write_text("[pytest]\nasyncio_default_fixture_loop_scope = function\n")
     frames = root / "frames"
     frames.mkdir()
@@ -329,6 +424,34 @@ def _cassette_bytes(project: Project) -> dict[str, int]:
     return {"crewstream": crewstream // project.reps, "vcrpy": vcr // project.reps}
 
 
+PART_NAMES = (
+    "cassette load",
+    "compare: normalize, redact, encode",
+    "compare: bytes (and diff)",
+    "clock",
+    "hermetic isolation",
+    "network guard",
+    "fixtures and markers",
+    "binding",
+)
+"""What ``bench_parts`` times; the first three are cassette work, the rest fixed costs."""
+
+
+def _parts(project: Project, test_seconds: float) -> dict[str, float]:
+    """Milliseconds per test of each part of crewstream's work, from one untimed measuring run."""
+    out = project.root / "parts.json"
+    project.env["BENCH_PARTS"] = str(out)
+    try:
+        project.run("crewstream", "--crewstream-record=none", "-p", "bench_parts")
+    finally:
+        del project.env["BENCH_PARTS"]
+    tests = json.loads(out.read_text())
+    return {
+        name: statistics.median([test.get(name, 0.0) for test in tests]) * 1000
+        for name in PART_NAMES
+    }
+
+
 def measure_case(case: Case, *, reps: int, rounds: int) -> dict[str, Any]:
     project = _project(case, reps)
     try:
@@ -368,6 +491,7 @@ def measure_case(case: Case, *, reps: int, rounds: int) -> dict[str, Any]:
                         _check_equal(project, f"live-{side}-{rep}", f"{side}-{rep}")
         medians = {side: statistics.median(values) for side, values in times.items()}
         spread = {side: [min(values), max(values)] for side, values in times.items()}
+        parts = _parts(project, medians["crewstream"])
         result = {
             "case": case.label,
             "median_seconds": medians,
@@ -376,6 +500,9 @@ def measure_case(case: Case, *, reps: int, rounds: int) -> dict[str, Any]:
             "crewstream_over_limit": medians["crewstream"] / medians["limit"],
             "cassette_bytes": _cassette_bytes(project),
             "tests_timed": {side: len(values) for side, values in times.items()},
+            "parts_ms": parts,
+            "parts_share": {k: v / 1000 / medians["crewstream"] for k, v in parts.items()},
+            "limit_gap_ms": (medians["crewstream"] - medians["limit"]) * 1000,
         }
     except BaseException:
         print(f"bench_vcrpy: the project is kept for a look: {project.root}", file=sys.stderr)
@@ -420,11 +547,104 @@ def measure_module(*, tests: int, rounds: int) -> dict[str, Any]:
 
 
 def run(*, quick: bool = False) -> dict[str, Any]:
-    reps, rounds = (3, 2) if quick else (8, 6)
+    # quick (CI): that every side still records, replays offline and equals the live run
+    reps, rounds = (2, 1) if quick else (8, 6)
     cases = CASES[:1] if quick else CASES
     results = [measure_case(case, reps=reps, rounds=rounds) for case in cases]
-    module = measure_module(tests=5 if quick else 20, rounds=2 if quick else 4)
+    module = measure_module(tests=3 if quick else 20, rounds=1 if quick else 4)
     return {"cases": results, "module": module, "reps": reps, "rounds": rounds}
+
+
+def judge_vcrpy(r: dict[str, Any]) -> tuple[bool | None, str]:
+    """The summary line: crewstream / vcrpy and crewstream / the limit, per case."""
+    met = all(
+        c["crewstream_over_vcrpy"] <= (0.7 if c["case"] == "5,000 chunks" else 0.9)
+        and c["crewstream_over_limit"] <= 1.05
+        for c in r["cases"]
+    ) and all(c["parts_ms"]["clock"] <= 1.0 for c in r["cases"])
+    parts = "; ".join(
+        f"{c['case']}: {c['crewstream_over_vcrpy']:.2f} / {c['crewstream_over_limit']:.2f}"
+        for c in r["cases"]
+    )
+    module = r["module"]
+    return met, (
+        f"crewstream / vcrpy and crewstream / limit, per test: {parts}; a "
+        f"{module['tests']}-test module's process: {module['crewstream_over_vcrpy']:.2f}"
+    )
+
+
+def details_vcrpy(r: dict[str, Any]) -> list[str]:
+    """The row's section of docs/benchmarks.md."""
+    out = [
+        "benchmarks/bench_vcrpy.py. A crewai Flow whose `@start` method calls "
+        '`LLM("openai/gpt-4o-mini", stream=True)` (crewai\'s real OpenAI provider) against an '
+        "OpenAI-compatible SSE server on 127.0.0.1; the test consumes `flow.stream_events()`. "
+        "Each side is a pytest module in a temporary project run in its own pytest process: "
+        "crewstream's `stream_recorder` (mode `none` on replay), vcrpy through pytest-recording's "
+        "`@pytest.mark.vcr` (`--record-mode=none --block-network`, crewstream's plugin not "
+        "loaded), and the limit: a hand-written `BaseLLM` subclass streaming the same chunks "
+        "from a list, crewai hermetic and quiet as crewstream makes it, the OpenAI provider "
+        "still built as the app's test builds it, no crewstream otherwise. Both tools record "
+        "once with the server up; the server is then shut down and the replays run "
+        f"interleaved (A B C, then C B A) over {r['rounds']} rounds of {r['reps']} tests. A "
+        "test's time is pytest's setup + call + teardown, the first test of each process "
+        "dropped (it pays one-time imports). Every replay's normalized frames and result "
+        "are checked equal to the live run's, else the benchmark fails.",
+        "",
+        "| stream | crewstream | vcrpy | limit | crewstream / vcrpy | crewstream / limit | "
+        "range per test (crewstream; vcrpy; limit) | cassette bytes (crewstream; vcrpy) |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for c in r["cases"]:
+        m, rng, size = c["median_seconds"], c["range_seconds"], c["cassette_bytes"]
+        ranges = "; ".join(
+            f"{rng[side][0] * 1e3:.0f}-{rng[side][1] * 1e3:.0f} ms"
+            for side in ("crewstream", "vcrpy", "limit")
+        )
+        out.append(
+            f"| {c['case']} | {m['crewstream'] * 1e3:.1f} ms | {m['vcrpy'] * 1e3:.1f} ms | "
+            f"{m['limit'] * 1e3:.1f} ms | {c['crewstream_over_vcrpy']:.2f} | "
+            f"{c['crewstream_over_limit']:.2f} | {ranges} | {size['crewstream']:,}; "
+            f"{size['vcrpy']:,} |"
+        )
+    module = r["module"]
+    mm, mr = module["median_seconds"], module["range_seconds"]
+    out += [
+        "",
+        f"A {module['tests']}-test module's whole process (pytest start-up and the crewai "
+        f"import included), median of the rounds: crewstream {mm['crewstream']:.2f} s "
+        f"({mr['crewstream'][0]:.2f}-{mr['crewstream'][1]:.2f}), vcrpy {mm['vcrpy']:.2f} s "
+        f"({mr['vcrpy'][0]:.2f}-{mr['vcrpy'][1]:.2f}): {module['crewstream_over_vcrpy']:.2f}.",
+        "",
+        "Where crewstream's time goes, per test: each part's exclusive time from one extra, "
+        "untimed replay run with every step wrapped in a timer (`PARTS_PLUGIN`), as ms and as "
+        "a share of the median crewstream test above. The cassette work is the first three; "
+        "the rest are fixed costs.",
+        "",
+        "| part | " + " | ".join(c["case"] for c in r["cases"]) + " |",
+        "|---|" + "---|" * len(r["cases"]),
+    ]
+    for name in PART_NAMES:
+        cells = " | ".join(
+            f"{c['parts_ms'][name]:.2f} ms ({c['parts_share'][name]:.1%})" for c in r["cases"]
+        )
+        out.append(f"| {name} | {cells} |")
+    cells = []
+    for c in r["cases"]:
+        fixed = sum(c["parts_ms"][name] for name in PART_NAMES[3:])
+        cells.append(f"{fixed:.2f} ms")
+    out.append("| fixed costs in all | " + " | ".join(cells) + " |")
+    cells = []
+    for c in r["cases"]:
+        work = sum(c["parts_ms"][name] for name in PART_NAMES[:3])
+        cells.append(f"{work:.1f} ms ({work / 1000 / c['median_seconds']['crewstream']:.1%})")
+    out.append("| cassette work in all | " + " | ".join(cells) + " |")
+    out.append(
+        "| crewstream minus limit (timed rounds) | "
+        + " | ".join(f"{c['limit_gap_ms']:.1f} ms" for c in r["cases"])
+        + " |"
+    )
+    return out
 
 
 if __name__ == "__main__":

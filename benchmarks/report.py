@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from benchmarks.bench_large import details_large, judge_large
+from benchmarks.bench_vcrpy import details_vcrpy, judge_vcrpy
 
 
 @dataclass(frozen=True)
@@ -124,6 +125,13 @@ ROWS: tuple[Row, ...] = (
     Row(9, "view", "HTML view", "< 5 MB, interactive < 2 s (10k frames)", _view),
     Row(10, "large", "1M-frame cassette", "check, scrub --check ≤ 300 MB", judge_large),
     Row(11, "playback", "Playback", "≥ 20x faster end to end, ≤ 1.5x to iterate", _playback),
+    Row(
+        12,
+        "vcrpy",
+        "Per test against vcrpy",
+        "crewstream / vcrpy ≤ 0.9 (≤ 0.7 at 5,000 chunks), crewstream / limit ≤ 1.05, clock ≤ 1 ms",
+        judge_vcrpy,
+    ),
 )
 
 
@@ -621,4 +629,5 @@ DETAILS: dict[str, Callable[[dict[str, Any]], list[str]]] = {
     "view": _details_view,
     "large": details_large,
     "playback": _details_playback,
+    "vcrpy": details_vcrpy,
 }

@@ -139,7 +139,13 @@ def _row_functions(sizes: Sizes) -> dict[str, Callable[[], dict[str, Any]]]:
 
         return playback_speed(sizes.stream_chunks, sizes.stream_rounds)
 
+    def vcrpy() -> dict[str, Any]:
+        from benchmarks.bench_vcrpy import run as vcrpy_run
+
+        return vcrpy_run(quick=sizes is QUICK)
+
     return {
+        "vcrpy": vcrpy,
         "playback": playback,
         "large": large,
         "view": view,
