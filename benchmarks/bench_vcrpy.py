@@ -83,6 +83,7 @@ from typing import Any
 from crewai import LLM
 from crewai.flow import Flow, start
 
+PROMPT = os.environ.get("BENCH_PROMPT", "Stream the benchmark text.")
 TOOLS = [{"type": "function", "function": {"name": "lookup", "description": "Look a word up.",
           "parameters": {"type": "object", "properties": {"word": {"type": "string"}},
                          "required": ["word"]}}}]
@@ -102,8 +103,8 @@ class BenchFlow(Flow):
     @start()
     def answer(self) -> Any:
         if self._tools:
-            return self._llm.call("Stream the benchmark text.", tools=TOOLS)
-        return self._llm.call("Stream the benchmark text.")
+            return self._llm.call(PROMPT, tools=TOOLS)
+        return self._llm.call(PROMPT)
 
 
 def warm():
@@ -345,7 +346,29 @@ class Project:
 
     def run(self, side: str, *args: str, reps: int | None = None) -> tuple[dict[str, Any], float]:
         out = self.root / f"durations-{side}.json"
-        env = {**self.env, "BENCH_DURATIONS": str(out), "BENCH_REPS": str(reps or self.reps)}
+        done, seconds = self.attempt(side, *args, reps=reps, durations=out)
+        if done.returncode != 0:
+            raise RuntimeError(
+                f"{side} {args} failed in {self.root}:\n{done.stdout[-4000:]}\n{done.stderr[-2000:]}"
+            )
+        return json.loads(out.read_text()), seconds
+
+    def attempt(
+        self,
+        side: str,
+        *args: str,
+        reps: int | None = None,
+        durations: Path | None = None,
+        env: dict[str, str] | None = None,
+    ) -> tuple[subprocess.CompletedProcess[str], float]:
+        """One pytest process of ``side``, whatever its outcome."""
+        out = durations or self.root / f"durations-{side}.json"
+        env = {
+            **self.env,
+            **(env or {}),
+            "BENCH_DURATIONS": str(out),
+            "BENCH_REPS": str(reps or self.reps),
+        }
         command = [
             sys.executable,
             "-m",
@@ -364,12 +387,7 @@ class Project:
         done = subprocess.run(
             command, cwd=self.root, env=env, capture_output=True, text=True, check=False
         )
-        seconds = time.perf_counter() - started
-        if done.returncode != 0:
-            raise RuntimeError(
-                f"{side} {args} failed in {self.root}:\n{done.stdout[-4000:]}\n{done.stderr[-2000:]}"
-            )
-        return json.loads(out.read_text()), seconds
+        return done, time.perf_counter() - started
 
 
 def _project(case: Case, reps: int) -> Project:
@@ -452,6 +470,56 @@ def _parts(project: Project, test_seconds: float) -> dict[str, float]:
     }
 
 
+def changed_prompt(project: Project) -> dict[str, Any]:
+    """What each tool does when the app's prompt changed since the recording (offline replay).
+
+    vcrpy's default matcher (method, scheme, host, port, path, query: what crewAI's own
+    tests use) ignores the request body, so the old answer comes back; crewstream
+    matches the request and fails with ``CassetteMissError``.
+    """
+    changed = {"BENCH_PROMPT": "Stream a different text."}
+    out: dict[str, Any] = {}
+    for side, args in (
+        ("crewstream", ("--crewstream-record=none",)),
+        ("vcrpy", ("--record-mode=none", "--block-network")),
+    ):
+        done, _ = project.attempt(side, *args, reps=1, env=changed)
+        out[side] = {"passed": done.returncode == 0, "error": _failure(done.stdout)}
+    if out["vcrpy"]["passed"] is not True or out["crewstream"]["passed"] is not False:
+        raise RuntimeError(f"changed prompt: unexpected outcomes {out} in {project.root}")
+    if not (out["crewstream"]["error"] or "").count("CassetteMissError"):
+        raise RuntimeError(f"changed prompt: crewstream did not say CassetteMissError: {out}")
+    return out
+
+
+def missing_cassette(project: Project) -> dict[str, Any]:
+    """What each tool reports when a test has no recording at all (offline, mode none)."""
+    out: dict[str, Any] = {}
+    for side, args in (
+        ("crewstream", ("--crewstream-record=none",)),
+        ("vcrpy", ("--record-mode=none", "--block-network")),
+    ):
+        moved = project.root / "cassettes-kept"
+        (project.root / "cassettes").rename(moved)
+        try:
+            done, _ = project.attempt(side, *args, reps=1)
+        finally:
+            shutil.rmtree(project.root / "cassettes", ignore_errors=True)
+            moved.rename(project.root / "cassettes")
+        out[side] = {"passed": done.returncode == 0, "error": _failure(done.stdout)}
+    if any(result["passed"] or not result["error"] for result in out.values()):
+        raise RuntimeError(f"missing cassette: unexpected outcomes {out} in {project.root}")
+    return out
+
+
+def _failure(stdout: str) -> str | None:
+    """What pytest's short summary says failed the test (``FAILED id - <this>``)."""
+    for line in stdout.splitlines():
+        if line.startswith("FAILED ") and " - " in line:
+            return line.split(" - ", 1)[1].strip()
+    return None
+
+
 def measure_case(case: Case, *, reps: int, rounds: int) -> dict[str, Any]:
     project = _project(case, reps)
     try:
@@ -492,6 +560,11 @@ def measure_case(case: Case, *, reps: int, rounds: int) -> dict[str, Any]:
         medians = {side: statistics.median(values) for side, values in times.items()}
         spread = {side: [min(values), max(values)] for side, values in times.items()}
         parts = _parts(project, medians["crewstream"])
+        behaviour = (
+            {"changed_prompt": changed_prompt(project), "missing": missing_cassette(project)}
+            if case is CASES[0]
+            else None
+        )
         result = {
             "case": case.label,
             "median_seconds": medians,
@@ -503,6 +576,7 @@ def measure_case(case: Case, *, reps: int, rounds: int) -> dict[str, Any]:
             "parts_ms": parts,
             "parts_share": {k: v / 1000 / medians["crewstream"] for k, v in parts.items()},
             "limit_gap_ms": (medians["crewstream"] - medians["limit"]) * 1000,
+            "behaviour": behaviour,
         }
     except BaseException:
         print(f"bench_vcrpy: the project is kept for a look: {project.root}", file=sys.stderr)

@@ -211,7 +211,9 @@ def miss_message(
         *("    " + line for line in describe_request(request, _text_redactor(redactor))),
     ]
     found = nearest(recorded, used, request, redactor)
-    if found is None:
+    if found is None and path is not None and not path.exists():
+        lines.append("  nearest recorded request: none (the cassette does not exist)")
+    elif found is None:
         lines.append("  nearest recorded request: none (the cassette has no LLM calls)")
     else:
         index, stored = found

@@ -322,6 +322,18 @@ def test_a_changed_prompt_misses_with_the_nearest_recording_and_the_fix(
     assert tape.misses == [raised.value]
 
 
+def test_a_call_with_no_cassette_at_all_says_the_cassette_does_not_exist(tmp_path: Path) -> None:
+    path = tmp_path / "never-recorded.jsonl"
+    with taped("none", path, tmp_path, block=True) as (replayer, tape):
+        session = replayer.record(real_llm(closed_url()).stream_events("Summarize the channels"))
+        with pytest.raises(CassetteMissError) as raised:
+            consume(session)
+    lines = str(raised.value).splitlines()
+    assert lines[2] == f"  cassette: {path} (record mode 'none'; 0 recorded LLM call(s), 0 used)"
+    assert lines[6] == "  nearest recorded request: none (the cassette does not exist)"
+    assert tape.misses == [raised.value]
+
+
 def test_repeated_identical_requests_replay_in_recording_order_each_once(
     server: Any, tmp_path: Path
 ) -> None:
