@@ -681,6 +681,25 @@ def details_vcrpy(r: dict[str, Any]) -> list[str]:
             f"{c['crewstream_over_limit']:.2f} | {ranges} | {size['crewstream']:,}; "
             f"{size['vcrpy']:,} |"
         )
+    behaviour = r["cases"][0].get("behaviour")
+    if behaviour:
+        out += [
+            "",
+            "What each replay does when the test no longer matches its recording (offline):",
+            "",
+        ]
+        out += ["| case | crewstream | vcrpy |", "|---|---|---|"]
+        for key, label in (
+            ("changed_prompt", "the app's prompt changed"),
+            ("missing", "no cassette, mode none"),
+        ):
+            cells = [
+                "passes (the old answer)"
+                if behaviour[key][side]["passed"]
+                else f"fails: `{behaviour[key][side]['error']}`"
+                for side in ("crewstream", "vcrpy")
+            ]
+            out.append(f"| {label} | {cells[0]} | {cells[1]} |")
     module = r["module"]
     mm, mr = module["median_seconds"], module["range_seconds"]
     out += [
