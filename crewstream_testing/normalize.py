@@ -24,15 +24,13 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime
-from itertools import compress
-from operator import attrgetter, is_not, not_, or_
+from itertools import compress, repeat
+from operator import attrgetter, is_not
 from typing import Any
 
 from crewstream_testing.frames import DEFAULT_VERSION, ENVELOPE_FIELDS, Frame, envelope_problem
 
 # value types that cannot change inside an object: the same object is the same value
-_IMMUTABLE_TYPES = frozenset({str, int, float, bool, type(None), bytes})
-_immutable_type = _IMMUTABLE_TYPES.__contains__
 
 
 ENV_FRAME_TYPES = frozenset({"default_env", "cc_env", "codex_env", "cursor_env"})
@@ -137,9 +135,9 @@ class Normalizer:
         self._counters: dict[str, int] = {}
         self._t0: float | None = None
         self._known: dict[tuple[str, str], Any] = {}
+        self._last_instant: tuple[datetime | None, float] = (None, 0.0)
         self._namespaces: dict[tuple[str, ...], list[str]] = {}
         # the previous frame's data: (its keys, its values, its normalized form)
-        self._last: tuple[tuple[str, ...], tuple[Any, ...], dict[str, Any]] | None = None
 
     # -- placeholders -----------------------------------------------------------
     def placeholder(self, kind: str, value: str) -> str:
@@ -232,7 +230,16 @@ class Normalizer:
         if isinstance(value, int | float):
             seconds: float = value
         elif isinstance(value, datetime):
-            seconds = value.timestamp()
+            # frames on the virtual clock share their timestamp: one conversion per instant
+            last = self._last_instant[0]
+            if last is not None and (
+                value is last
+                or (value == last and value.tzinfo is last.tzinfo and value.fold == last.fold)
+            ):
+                seconds = self._last_instant[1]
+            else:
+                seconds = value.timestamp()
+                self._last_instant = (value, seconds)
         else:
             seconds = _seconds(value)
         if self._t0 is None:
@@ -259,49 +266,25 @@ class Normalizer:
                     frame_ids[fid] = fid if _PLACEHOLDER_RE.fullmatch(fid) else f"#{len(frame_ids)}"
         self._known.clear()  # new frame ids may turn a <uuid:N> into a #N
         self._namespaces.clear()
-        self._last = None
         return [
             [self._line(envelope, s, i) for i, envelope in enumerate(stream)]
             for s, stream in enumerate(read)
         ]
 
     def _data(self, data: dict[str, Any]) -> dict[str, Any]:
-        # Most frames of a long stream are chunks of one call: the same keys, in the same
-        # order, holding the same objects, and only the chunk text new. Such a frame
-        # copies the previous frame's normalized data and normalizes only the values
-        # that are other objects, or could have changed inside (a dict, a list: any
-        # type not known to be immutable), found by C iterators with no Python loop
-        # per key. The previous frame is alive, so an immutable object seen there is
-        # the same value here, and normalizes the same (its placeholders are numbered).
-        keys = tuple(data)
-        values = tuple(data.values())
-        last = self._last
-        if last is not None and last[0] == keys:
-            out = dict(last[2])
-            renew = map(
-                or_,
-                map(is_not, values, last[1]),
-                map(not_, map(_immutable_type, map(type, values))),
-            )
-            changed = list(compress(keys, renew))
-            if changed:  # in the data's own order: placeholders are numbered in it
-                out.update(self._data_items([(key, data[key]) for key in changed]))
-        else:
-            out = self._data_items(data.items())
-        self._last = (keys, values, out)
-        return dict(out)
-
-    def _data_items(self, items: Iterable[tuple[str, Any]]) -> dict[str, Any]:
         # A top-level string normalizes the same way every time once the frame ids
         # are known (its placeholder is then fixed): the agent role, call id, model ...
-        # repeated on every chunk frame are looked up, not normalized again.
+        # repeated on every chunk frame are looked up, not normalized again. Most
+        # values of a chunk frame are None. (One plain loop: an earlier version that
+        # copied the previous frame's data and renormalized only the values that were
+        # other objects cost 2-3 times as much; crewai's call and response ids are new
+        # string objects on every frame.)
         known = self._known
         value = self.value
-        out: dict[str, Any] = {}
-        for key, item in items:
-            if item is None:
-                out[key] = None
-            elif type(item) is str:
+        out: dict[str, Any] = dict.fromkeys(data)  # the data's key order, every value None
+        # the values that are not None, picked out without a Python step per key
+        for key, item in compress(data.items(), map(is_not, data.values(), repeat(None))):
+            if type(item) is str:
                 pair = (key, item)
                 done = known.get(pair)
                 if done is None:
@@ -369,6 +352,8 @@ _read_envelope = attrgetter(
 def _envelope(frame: Any) -> _Envelope:
     """A frame's envelope fields, read once (a StreamFrame or Frame by attribute, a dict checked)."""
     cls = type(frame)
+    if cls in _VERSION_FIELD:  # a StreamFrame class met before: no isinstance() against an ABC
+        return _stream_frame_envelope(frame, cls)
     if cls is not Frame:
         if isinstance(frame, Mapping):
             frame = Frame.from_dict(frame)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 from typing import Any
 
 from crewstream_testing import Frame, Normalizer, normalize
@@ -245,14 +246,7 @@ def test_infer_source_is_one_rule_for_frames_and_sessions() -> None:
     assert infer_source(llm, AsyncStreamSession()) == "astream"
 
 
-class _FullPath(Normalizer):
-    """Every frame's data normalized key by key (no reuse of the previous frame's)."""
-
-    def _data(self, data: dict[str, Any]) -> dict[str, Any]:
-        return dict(self._data_items(data.items()))
-
-
-def test_chunk_frames_reusing_the_previous_data_give_the_full_paths_lines() -> None:
+def test_chunk_frame_data_keeps_value_types_and_numbers_ids_in_the_datas_order() -> None:
     call = "6f1c2b7e-0a8d-4b1e-9a53-0c7e1d2f3a4b"
     datas: list[dict[str, Any]] = [
         {"call_id": call, "chunk": "a", "n": 1, "tool_call": None},
@@ -278,8 +272,9 @@ def test_chunk_frames_reusing_the_previous_data_give_the_full_paths_lines() -> N
         for i, data in enumerate(datas)
     ]
     fast = Normalizer().normalize_lines([frames])
-    full = _FullPath().normalize_lines([frames])
-    assert fast == full
+    # the same values as other objects (crewai makes new id strings on every frame)
+    copies = [{**frame, "data": copy.deepcopy(frame["data"])} for frame in frames]
+    assert Normalizer().normalize_lines([copies]) == fast
     assert [type(line["data"]["n"]) for line in fast[0]] == [type(d["n"]) for d in datas]
     assert fast[0][4]["data"]["n"] == -0.0 and str(fast[0][4]["data"]["n"]) == "-0.0"
     assert fast[0][9]["data"]["call_id"] == "<call:2>"
