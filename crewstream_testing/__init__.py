@@ -6,8 +6,9 @@ Public names are imported on first use, so that loading the pytest plugin
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from crewstream_testing._exports import lazy_getattr
 
 if TYPE_CHECKING:
     from crewstream_testing.cassette import Cassette, StreamRecord
@@ -123,13 +124,7 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> Any:
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module 'crewstream_testing' has no attribute {name!r}")
-    # Not cached in globals(): pytester's in-process runs drop submodules from
-    # sys.modules, and a cached object would then belong to a stale copy.
-    return getattr(importlib.import_module(f"crewstream_testing.{module}"), name)
+__getattr__ = lazy_getattr(__name__, _EXPORTS)
 
 
 def __dir__() -> list[str]:

@@ -6,22 +6,28 @@ without compiling the rules.
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-if TYPE_CHECKING:
-    from crewstream_testing.redact.matching import bind_markers, redact_for_matching
-    from crewstream_testing.redact.redactor import Redaction, Redactor
+from crewstream_testing._exports import lazy_getattr
+
+if TYPE_CHECKING:  # `X as X`: the names are re-exported (__all__ is built from _HOMES)
+    from crewstream_testing.redact.matching import bind_markers as bind_markers
+    from crewstream_testing.redact.matching import redact_for_matching as redact_for_matching
+    from crewstream_testing.redact.redactor import Redaction as Redaction
+    from crewstream_testing.redact.redactor import Redactor as Redactor
+    from crewstream_testing.redact.rules import BUILTIN_PATTERNS as BUILTIN_PATTERNS
+    from crewstream_testing.redact.rules import MARKER_RE as MARKER_RE
+    from crewstream_testing.redact.rules import MATCH_MARKER as MATCH_MARKER
+    from crewstream_testing.redact.rules import credential_values as credential_values
+    from crewstream_testing.redact.rules import encoded_forms as encoded_forms
     from crewstream_testing.redact.rules import (
-        BUILTIN_PATTERNS,
-        MARKER_RE,
-        MATCH_MARKER,
-        credential_values,
-        encoded_forms,
-        looks_like_credential_key,
-        looks_like_credential_name,
+        looks_like_credential_key as looks_like_credential_key,
     )
-    from crewstream_testing.redact.walk import Finding, RedactContext
+    from crewstream_testing.redact.rules import (
+        looks_like_credential_name as looks_like_credential_name,
+    )
+    from crewstream_testing.redact.walk import Finding as Finding
+    from crewstream_testing.redact.walk import RedactContext as RedactContext
 
 _HOMES = {
     "BUILTIN_PATTERNS": "rules",
@@ -39,27 +45,5 @@ _HOMES = {
     "redact_for_matching": "matching",
 }
 
-__all__ = [
-    "BUILTIN_PATTERNS",
-    "MARKER_RE",
-    "MATCH_MARKER",
-    "Finding",
-    "RedactContext",
-    "Redaction",
-    "Redactor",
-    "bind_markers",
-    "credential_values",
-    "encoded_forms",
-    "looks_like_credential_key",
-    "looks_like_credential_name",
-    "redact_for_matching",
-]
-
-
-def __getattr__(name: str) -> Any:
-    home = _HOMES.get(name)
-    if home is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(f"{__name__}.{home}"), name)
-    globals()[name] = value
-    return value
+__all__ = list(_HOMES)
+__getattr__ = lazy_getattr(__name__, _HOMES)
