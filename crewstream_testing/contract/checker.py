@@ -34,12 +34,7 @@ from crewstream_testing.contract.routes import (
     resolve_routes,
 )
 from crewstream_testing.contract.terminal import terminal_rules
-from crewstream_testing.contract.violations import (
-    RULES,
-    ConformanceError,
-    Violation,
-    describe,
-)
+from crewstream_testing.contract.violations import RULES, ConformanceError, Violation, describe
 from crewstream_testing.contract.violations import short as _short
 from crewstream_testing.errors import CrewstreamUsageError
 from crewstream_testing.frames import CHANNELS, ENVELOPE_FIELDS, Frame, infer_source
@@ -59,7 +54,6 @@ __all__ = [
     "infer_source",
 ]
 
-_CHANNEL_SET = CHANNEL_SET
 _LLM_START = "llm_call_started"
 _LLM_ENDS = frozenset({"llm_call_completed", "llm_call_failed"})
 _LLM_CHUNKS = frozenset({"llm_stream_chunk", "llm_thinking_chunk"})
@@ -221,6 +215,10 @@ class StreamChecker:
         i = self.count - 1
         seqs_append = seqs.append
         parents_append = parents.append
+        known_parent: Any = None  # the last parent found, the last id seen, and their indexes
+        last_id: Any = None
+        known_parent_at = last_at = -1
+        j: int | None
         raw: Any = self.last
         for raw in frames:
             i += 1
@@ -336,7 +334,7 @@ class StreamChecker:
             if allowed is not None:
                 if channel not in allowed:
                     self.channel(i, ftype, channel, allowed)
-            elif channel not in _CHANNEL_SET:
+            elif channel not in CHANNEL_SET:
                 self.channel(i, ftype, channel, None)
             if namespace and namespace[0] != channel:
                 add(
@@ -347,26 +345,27 @@ class StreamChecker:
                 )
 
             # -- ids and references ----------------------------------------------
-            if fid in index:
+            # One probe of the id index (past the CPU caches) per frame; a parent or previous
+            # id equal to the last one found (a call's chunks, a frame's predecessor) reuses it
+            first = index.setdefault(fid, i)
+            if first != i:
                 add(
                     "unique-id",
-                    (i, index[fid]),
+                    (i, first),
                     "a new id",
-                    f"id {fid!r}, already used by frame {index[fid]}",
+                    f"id {fid!r}, already used by frame {first}",
                 )
-            else:
-                index[fid] = i
-                if fid in pending:
-                    for referrer, field, label in pending.pop(fid):
-                        add(
-                            "reference",
-                            (referrer, i),
-                            f"{field} to point to an earlier frame or outside the stream",
-                            f"{field} {fid!r} is frame {i}, which comes later",
-                            label,
-                        )
+            elif pending and fid in pending:
+                for referrer, field, label in pending.pop(fid):
+                    add(
+                        "reference",
+                        (referrer, i),
+                        f"{field} to point to an earlier frame or outside the stream",
+                        f"{field} {fid!r} is frame {i}, which comes later",
+                        label,
+                    )
             if parent is not None:
-                j = index.get(parent)
+                j = known_parent_at if parent == known_parent else index.get(parent)
                 if j is None:
                     pending.setdefault(parent, []).append((i, "parent_id", frame_label(raw)))
                 elif j == i:
@@ -380,6 +379,7 @@ class StreamChecker:
                     rseq = seqs[j]
                     if rseq != no_seq and rseq >= seq:
                         self.seq_after(i, j, "parent_id", rseq, seq)
+                    known_parent, known_parent_at = parent, j
                     # seq among the children of one in-stream parent
                     k = last_child.get(j, -1)
                     if k >= 0 and seq <= seqs[k]:
@@ -392,7 +392,7 @@ class StreamChecker:
                         )
                     last_child[j] = i
             if previous is not None:
-                j = index.get(previous)
+                j = last_at if previous == last_id else index.get(previous)
                 if j is None:
                     pending.setdefault(previous, []).append((i, "previous_id", frame_label(raw)))
                 elif j == i:
@@ -406,6 +406,7 @@ class StreamChecker:
                     rseq = seqs[j]
                     if rseq != no_seq and rseq >= seq:
                         self.seq_after(i, j, "previous_id", rseq, seq)
+            last_id, last_at = fid, first
             if data:
                 started = data.get("started_event_id")
                 triggered = data.get("triggered_by_event_id")
@@ -440,7 +441,7 @@ class StreamChecker:
         self._top_id = top_id
 
     def channel(self, i: int, ftype: str, channel: str, allowed: frozenset[str] | None) -> None:
-        if channel not in _CHANNEL_SET:
+        if channel not in CHANNEL_SET:
             self.add("channel", (i,), f"one of {', '.join(CHANNELS)}", f"channel {channel!r}")
         elif allowed is not None:
             self.add(
