@@ -17,6 +17,7 @@ Two comparisons, each in one process with interleaved rounds (benchmarks/timing.
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import os
 import statistics
@@ -77,21 +78,25 @@ def _iterate_playback(frames: list[Any], result: Any) -> float:
 
 def _playback_steps(path: Path, rounds: int) -> dict[str, float]:
     """Medians of playback's three steps: load the cassette, build the StreamFrames, iterate."""
-    from crewstream_testing.cassette import Cassette
-    from crewstream_testing.playback.session import Ending, build_frames, make_session
+    from crewstream_testing.playback.reading import load_frame_fields
+    from crewstream_testing.playback.session import Ending, build_from_fields, make_session
 
     load, build, iterate = [], [], []
     for _ in range(rounds):
+        gc.collect()  # as interleave() does before each run
         started = time.perf_counter()
-        record = Cassette.load(path).streams[0]
+        # as playback(path) reads and builds them: frame lines into field dicts, then frames
+        cassette, fields, unchecked = load_frame_fields(path)
+        record = cassette.streams[0]
         loaded = time.perf_counter()
-        frames = build_frames(record.frames, owned=True)  # as playback(path) builds them
+        frames = build_from_fields(fields[0], checked=0 not in unchecked)
         built = time.perf_counter()
         consume(make_session(frames, Ending("result", record.result)))
         done = time.perf_counter()
         load.append(loaded - started)
         build.append(built - loaded)
         iterate.append(done - built)
+        del cassette, fields, record, frames  # freed before the next round, not while it is timed
     return {
         "load": statistics.median(load) * 1e3,
         "build": statistics.median(build) * 1e3,

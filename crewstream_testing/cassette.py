@@ -19,10 +19,11 @@ cassette or none, never half of one.
 
 from __future__ import annotations
 
+import itertools
 import operator
 import os
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -30,7 +31,13 @@ import orjson
 
 from crewstream_testing.errors import CassetteFormatError
 from crewstream_testing.files import atomic_write
-from crewstream_testing.frames import DEFAULT_VERSION, ENVELOPE_FIELDS, Frame, envelope_problem
+from crewstream_testing.frames import (
+    DEFAULT_VERSION,
+    ENVELOPE_FIELDS,
+    ENVELOPE_RULES,
+    Frame,
+    envelope_problem,
+)
 from crewstream_testing.kinds import OUTCOMES, SOURCES
 from crewstream_testing.line_encoding import encode_lines
 from crewstream_testing.line_problems import (
@@ -226,20 +233,7 @@ class Cassette:
     def load(cls, path: str | os.PathLike[str]) -> Cassette:
         """Read a cassette; raises ``CassetteFormatError`` naming the file and line."""
         source = Path(path)
-        try:
-            data = source.read_bytes()
-        except FileNotFoundError:
-            raise CassetteFormatError(
-                source,
-                None,
-                "no such cassette",
-                "check the path, or record it with --crewstream-record=once",
-            ) from None
-        except IsADirectoryError:
-            raise CassetteFormatError(
-                source, None, "is a directory, not a cassette file", "name a .jsonl file"
-            ) from None
-        return cls.loads(data, path=source)
+        return cls.loads(_file_bytes(source), path=source)
 
     @classmethod
     def loads(cls, data: bytes | str, *, path: str | os.PathLike[str] | None = None) -> Cassette:
@@ -260,6 +254,13 @@ class _Reader:
         self.last_line = 0
         self.cut_off = False
         self.end_of_streams = 0
+        # What frame lines become: Frames in their StreamRecord (Cassette.load); or, when a
+        # caller sets made (playback's reader), make_frame(values) in made[stream], the
+        # values in _LINE_KEYS order, of exactly the types ENVELOPE_RULES name unless the
+        # stream is in unchecked
+        self.make_frame: Callable[[Sequence[Any]], Any] = _frame_of
+        self.made: list[list[Any]] | None = None
+        self.unchecked: set[int] = set()
 
     def fail(self, line: int | None, problem: str, hint: str) -> CassetteFormatError:
         return CassetteFormatError(self.path, line, problem, hint)
@@ -310,25 +311,25 @@ class _Reader:
 
         The fast path makes the same checks as ``line`` -> ``parse`` -> ``frame``
         (a JSON object, not too deep, its kind, its stream, known keys, the
-        envelope's types) inline, in one loop; a line failing any of them is
-        read again by ``line``, which finds the problem and names it. Most of a
-        cassette's lines are frames, and the calls per line were a third of
+        envelope's exact types) inline, in one loop; a line failing any of them
+        is read again by ``line``, which finds the problem and names it. Most of
+        a cassette's lines are frames, and the calls per line were a third of
         reading one (docs/benchmarks.md, row 3).
         """
         loads, decode_error = orjson.loads, orjson.JSONDecodeError
-        fields, good_types, strings = _FRAME_LINE_FIELDS, _FRAME_LINE_TYPES, _STRINGS
-        size, depth = len(_FRAME_KEYS), MAX_DEPTH
-        streams = self.cassette.streams
-        frames: list[Frame] | None = None
+        line_values, good_types, strings = _FRAME_LINE_FIELDS, _FRAME_LINE_TYPES, _STRINGS
+        size, depth, containers = len(_FRAME_KEYS), MAX_DEPTH, _CONTAINERS
+        make = self.make_frame
         append: Any = None
         open_stream: int | None = None
         for number in range(2, len(lines) + 1):
             raw = lines[number - 1]
-            if append is not None and raw[:1] == b"{":
+            if append is not None:
                 try:
                     record = loads(raw)
-                    # every key of a frame line, in sorted order (KeyError: one is absent)
-                    values = fields(record)
+                    # every key of a frame line, in sorted order (KeyError: one is absent,
+                    # TypeError: no JSON object)
+                    values = line_values(record)
                 except (decode_error, KeyError, TypeError):
                     values = None
                 if (
@@ -338,17 +339,23 @@ class _Reader:
                     and values[3] == "frame"
                     and values[8] == open_stream
                     and strings.issuperset(map(type, values[4]))
-                    and not (raw.count(b"{") + raw.count(b"[") > depth and too_deep(record))
+                    # data holding no list or object nests 2 deep; a line with them is
+                    # walked when it has more brackets than the depth allowed
+                    and (
+                        containers.isdisjoint(map(type, values[1].values()))
+                        or not (raw.count(b"{") + raw.count(b"[") > depth and too_deep(record))
+                    )
                 ):
-                    # what Frame.from_dict builds, without checking the fields again
-                    append(Frame(*_FRAME_ARGS(values), values[11] or DEFAULT_VERSION))
+                    append(make(values))
                     continue
             self.line(number, raw)
             open_stream = self.open_stream
-            now = streams[open_stream].frames if open_stream is not None else None
-            if now is not frames:
-                frames = now
-                append = None if now is None else now.append
+            append = None if open_stream is None else self.frames_of(open_stream).append
+
+    def frames_of(self, index: int) -> list[Any]:
+        """Where stream ``index``'s frames go: its ``StreamRecord.frames``, or ``made[index]``."""
+        made = self.made
+        return self.cassette.streams[index].frames if made is None else made[index]
 
     def parse(self, number: int, raw: bytes) -> dict[str, Any]:
         try:
@@ -449,6 +456,8 @@ class _Reader:
         self.cassette.streams.append(
             StreamRecord(source=source, name=name if isinstance(name, str) else None)
         )
+        if self.made is not None:
+            self.made.append([])
         self.open_stream = index
 
     def frame(self, number: int, record: dict[str, Any]) -> None:
@@ -466,55 +475,24 @@ class _Reader:
                 f"unknown frame keys {sorted(unknown)!r}",
                 f"a frame has {', '.join(ENVELOPE_FIELDS)}",
             )
-        # One read of each field; exact type tests pass what orjson returns for a
-        # good frame, anything else goes to _envelope_problem for the verdict.
-        get: Any = record.get
-        fid = get("id")
-        ftype = get("type")
-        channel = get("channel")
-        seq = get("seq")
-        namespace = get("namespace", _ABSENT)
-        timestamp = get("timestamp")
-        parent = get("parent_id")
-        previous = get("previous_id")
-        data = get("data", _ABSENT)
-        version = get("version", DEFAULT_VERSION)
-        try:
-            names_ok = namespace is _ABSENT or (
-                type(namespace) is list and type("".join(namespace)) is str
-            )
-        except TypeError:  # a part of the namespace is not a string
-            names_ok = False
+        # The line's values as the fast path reads them (absent fields as Frame defaults
+        # them); exact types pass, anything else goes to envelope_problem for the verdict.
+        values: list[Any] = list(map(record.get, _LINE_KEYS))
+        if "data" not in record:
+            values[1] = {}
+        if "namespace" not in record:
+            values[4] = []
+        if "version" not in record:
+            values[11] = DEFAULT_VERSION
         if not (
-            names_ok
-            and type(fid) is str
-            and type(ftype) is str
-            and type(channel) is str
-            and type(seq) in _SEQ_TYPES
-            and type(parent) in _REF_TYPES
-            and type(previous) in _REF_TYPES
-            and type(timestamp) in _TIMESTAMP_TYPES
-            and (data is _ABSENT or type(data) is dict)
-            and type(version) is str
+            tuple(map(type, values)) in _FRAME_LINE_TYPES
+            and _STRINGS.issuperset(map(type, values[4]))
         ):
             problem = envelope_problem(record)
             if problem:
                 raise self.fail(number, problem, "fix the frame by hand or " + _RERECORD)
-        # what Frame.from_dict builds, without checking the fields again
-        self.cassette.streams[index].frames.append(
-            Frame(
-                fid,
-                ftype,
-                channel,
-                seq,
-                namespace if namespace is not _ABSENT and namespace else [],
-                timestamp,
-                parent,
-                previous,
-                {} if data is _ABSENT or data is None else data,
-                version or DEFAULT_VERSION,
-            )
-        )
+            self.unchecked.add(index)
+        self.frames_of(index).append(self.make_frame(values))
 
     def end(self, number: int, record: dict[str, Any]) -> None:
         index = self.expect_index(number, record)
@@ -544,30 +522,58 @@ class _Reader:
         self.open_stream = None
 
 
+_LINE_TYPES: dict[str, tuple[type, ...]] = {"kind": (str,), "stream": (int,)}
 _FRAME_KEYS = frozenset((*ENVELOPE_FIELDS, "kind", "stream"))
+_LINE_KEYS = tuple(sorted(_FRAME_KEYS))
+"""A frame line's keys, sorted: channel, data, id, kind, namespace, parent_id, previous_id, seq,
+stream, timestamp, type, version."""
 _NO_IDX = ("kind", "stream")  # what a chunk line holds besides the chunk
-_ABSENT: Any = object()
-_NONE = type(None)
-_SEQ_TYPES = (_NONE, int)
-_REF_TYPES = (_NONE, str)
-_TIMESTAMP_TYPES = (_NONE, float, int, str)
-
-
 _STRINGS = frozenset({str})
-_FRAME_LINE_FIELDS = operator.itemgetter(*sorted(_FRAME_KEYS))
-# Frame's positional fields but the last (version), picked from those values (sorted key order)
-_FRAME_ARGS: Callable[[tuple[Any, ...]], tuple[Any, Any, Any, Any, Any, Any, Any, Any, Any]]
-_FRAME_ARGS = operator.itemgetter(*(sorted(_FRAME_KEYS).index(f.name) for f in fields(Frame)[:-1]))
-"""A frame line's values in sorted key order: channel, data, id, kind, namespace, parent_id,
-previous_id, seq, stream, timestamp, type, version."""
+_CONTAINERS = frozenset({dict, list})
+_FRAME_LINE_FIELDS = operator.itemgetter(*_LINE_KEYS)
 _FRAME_LINE_TYPES = frozenset(
-    (str, dict, str, str, list, parent, previous, seq, int, timestamp, str, str)
-    for parent in _REF_TYPES
-    for previous in _REF_TYPES
-    for seq in _SEQ_TYPES
-    for timestamp in _TIMESTAMP_TYPES
+    itertools.product(
+        *(
+            ENVELOPE_RULES[key][0] if key in ENVELOPE_RULES else _LINE_TYPES[key]
+            for key in _LINE_KEYS
+        )
+    )
 )
-"""The exact types of a well-formed frame line's values, in the order of ``_FRAME_LINE_FIELDS``."""
+"""The exact types of a well-formed frame line's values, in ``_LINE_KEYS`` order: those of
+``frames.ENVELOPE_RULES`` (taken exactly, so a bool is no integer), ``kind`` a str, ``stream`` an
+int. A namespace's parts are checked apart (str)."""
+
+
+def _frame_of(values: Sequence[Any]) -> Frame:
+    # what Frame.from_dict builds from the values of a checked line, without checking them again
+    return Frame(
+        values[2],
+        values[10],
+        values[0],
+        values[7],
+        values[4],
+        values[9],
+        values[5],
+        values[6],
+        values[1],
+        values[11] or DEFAULT_VERSION,
+    )
+
+
+def _file_bytes(source: Path) -> bytes:
+    try:
+        return source.read_bytes()
+    except FileNotFoundError:
+        raise CassetteFormatError(
+            source,
+            None,
+            "no such cassette",
+            "check the path, or record it with --crewstream-record=once",
+        ) from None
+    except IsADirectoryError:
+        raise CassetteFormatError(
+            source, None, "is a directory, not a cassette file", "name a .jsonl file"
+        ) from None
 
 
 def _without(record: dict[str, Any], keys: tuple[str, ...]) -> dict[str, Any]:

@@ -22,14 +22,17 @@ from crewstream_testing.errors import CrewstreamUsageError, RecordedError
 from crewstream_testing.frames import Frame
 from crewstream_testing.playback.chunk_output import build_chunks, make_chunk_output
 from crewstream_testing.playback.faults import Faults, PlaybackFault
+from crewstream_testing.playback.reading import FrameFields, load_frame_fields
 from crewstream_testing.playback.reorder import permute
 from crewstream_testing.playback.session import (
     Ending,
     build_frames,
+    build_from_fields,
     is_playback_session,
     make_session,
     rebuild_error,
 )
+from crewstream_testing.runtime import collector_paused
 
 __all__ = [
     "Faults",
@@ -67,9 +70,6 @@ def playback(
     ``CrewOutput`` (``playback/chunk_output.py``).
     The keyword options inject faults; see ``Faults``.
     """
-    record = _stream_of(cassette_or_path, stream)
-    # a cassette read here is ours alone: its frames' data need no copies
-    owned = not isinstance(cassette_or_path, Cassette | StreamRecord)
     faults = Faults.from_options(
         {
             "disconnect_after": disconnect_after,
@@ -81,7 +81,19 @@ def playback(
             "permute": permute,
         }
     )
-    return _session(record, asynchronous, faults, where=f"playback(stream={stream})", owned=owned)
+    where = f"playback(stream={stream})"
+    if isinstance(cassette_or_path, Cassette | StreamRecord) or faults.permute is not None:
+        record = _stream_of(cassette_or_path, stream)
+        # a cassette read here is ours alone: its frames' data need no copies
+        owned = not isinstance(cassette_or_path, Cassette | StreamRecord)
+        return _session(record, asynchronous, faults, where, owned=owned)
+    # read from the file straight into crewai's frames: no Frame objects between
+    with collector_paused():
+        cassette, fields, unchecked = load_frame_fields(cassette_or_path)
+        record = _stream_of(cassette, stream)
+        return _session(
+            record, asynchronous, faults, where, fields=(fields[stream], stream not in unchecked)
+        )
 
 
 def session_from_frames(
@@ -109,8 +121,15 @@ def session_from_frames(
 
 
 def _session(
-    record: StreamRecord, asynchronous: bool, faults: Faults, where: str, owned: bool = False
+    record: StreamRecord,
+    asynchronous: bool,
+    faults: Faults,
+    where: str,
+    owned: bool = False,
+    fields: tuple[FrameFields, bool] | None = None,
 ) -> Any:
+    # fields: the stream's frames as load_frame_fields read them (instead of record.frames),
+    # and whether the reader checked their types
     if record.source in CHUNK_SOURCES:
         faults.validate(where, len(record.chunks))
         return make_chunk_output(
@@ -124,7 +143,7 @@ def _session(
     if faults.permute is not None:
         source = record.source if record.source != "unknown" else None
         frames = permute(frames, faults.permute, source=source)
-    faults.validate(where, len(frames))
+    faults.validate(where, len(frames) if fields is None else len(fields[0]))
     if faults.disconnect_after is not None and not asynchronous:
         raise CrewstreamUsageError(
             f"{where}: disconnect_after= needs asynchronous=True: a server cancels an "
@@ -132,7 +151,10 @@ def _session(
             "stops by closing the session itself"
         )
     ending = Ending(record.outcome, record.result, record.error)
-    built = build_frames(frames, owned=owned and frames is record.frames)
+    if fields is None:
+        built = build_frames(frames, owned=owned and frames is record.frames)
+    else:
+        built = build_from_fields(fields[0], checked=fields[1])
     return make_session(built, ending, asynchronous=asynchronous, faults=faults)
 
 

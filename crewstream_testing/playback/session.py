@@ -33,8 +33,9 @@ from typing import Any
 
 from crewstream_testing import errors
 from crewstream_testing.clock import EPOCH
-from crewstream_testing.frames import ENVELOPE_FIELDS, Frame
+from crewstream_testing.frames import Frame
 from crewstream_testing.playback.faults import NO_FAULTS, Faults
+from crewstream_testing.playback.reading import FrameFields
 from crewstream_testing.runtime import collector_paused
 
 _playback_sessions: weakref.WeakSet[Any] = weakref.WeakSet()
@@ -95,51 +96,7 @@ def build_frames(
     copies them) unless ``owned``: the frames are the caller's alone, e.g. a
     cassette ``playback`` just read from its file.
     """
-    cls = frame_class or stream_frame_class()
-    shape = _fast_shape(cls)
-    with collector_paused():
-        if shape is not None:
-            built = _built_fast(frames, cls, shape, owned)
-            if built is not None:
-                return built
-        out: list[Any] = []
-        cache: dict[Any, datetime] = {}
-        for frame in frames:
-            raw = frame.timestamp
-            key = (raw.__class__, raw)
-            timestamp = cache.get(key)
-            if timestamp is None:
-                timestamp = cache[key] = timestamp_of(raw)
-            out.append(
-                cls(
-                    id=frame.id,
-                    seq=frame.seq,
-                    type=frame.type,
-                    channel=frame.channel,
-                    namespace=frame.namespace,
-                    timestamp=timestamp,
-                    parent_id=frame.parent_id,
-                    previous_id=frame.previous_id,
-                    data=frame.data,
-                )
-            )
-        return out
-
-
-_FIELDS = ENVELOPE_FIELDS[1:]  # the envelope but its version
-"""StreamFrame's fields, in its order (a validated frame's ``__dict__`` order)."""
-_NAMESPACE, _TIMESTAMP, _DATA, _CHANNEL = (
-    operator.itemgetter(field) for field in ("namespace", "timestamp", "data", "channel")
-)
-
-
-def _built_fast(
-    frames: Sequence[Frame], cls: Any, shape: tuple[frozenset[str], frozenset[str]], owned: bool
-) -> list[Any] | None:
-    # Every step is one map() over all frames: no Python bytecode per frame.
-    channels, field_names = shape
-    # each frame's __dict__ as the validator fills it, the timestamp still raw
-    dicts: list[dict[str, Any]] = [
+    fields = [
         {
             "id": f.id,
             "seq": f.seq,
@@ -153,12 +110,61 @@ def _built_fast(
         }
         for f in frames
     ]
-    values = dict.values
-    if not _FAST_ROW_TYPES.issuperset(map(tuple, map(map, repeat(type), map(values, dicts)))):
-        return None
+    return _built(fields, frame_class, checked=False, copy=not owned)
+
+
+def build_from_fields(fields: FrameFields, *, checked: bool, frame_class: Any = None) -> list[Any]:
+    """crewai ``StreamFrame`` objects from ``reading.load_frame_fields`` dicts, as ``build_frames``.
+
+    The dicts become the frames' ``__dict__`` (the caller gives them up), their
+    timestamps replaced by datetimes. ``checked``: the reader found every value
+    of exactly the type the model declares, so only ``channel`` is checked here.
+    """
+    return _built(fields, frame_class, checked=checked, copy=False)
+
+
+def _built(fields: list[dict[str, Any]], frame_class: Any, checked: bool, copy: bool) -> list[Any]:
+    cls = frame_class or stream_frame_class()
+    shape = _fast_shape(cls)
+    with collector_paused():
+        if shape is not None:
+            built = _built_fast(fields, cls, shape, checked, copy)
+            if built is not None:
+                return built
+        out: list[Any] = []
+        cache: dict[Any, datetime] = {}
+        for values in fields:
+            raw = values["timestamp"]
+            key = (raw.__class__, raw)
+            timestamp = cache.get(key)
+            if timestamp is None:
+                timestamp = cache[key] = timestamp_of(raw)
+            out.append(cls(**{**values, "timestamp": timestamp}))
+        return out
+
+
+_NAMESPACE, _TIMESTAMP, _DATA, _CHANNEL = (
+    operator.itemgetter(field) for field in ("namespace", "timestamp", "data", "channel")
+)
+
+
+def _built_fast(
+    dicts: list[dict[str, Any]],
+    cls: Any,
+    shape: tuple[frozenset[str], frozenset[str]],
+    checked: bool,
+    copy: bool,
+) -> list[Any] | None:
+    # Every step is one map() over all frames: no Python bytecode per frame. The
+    # dicts are each frame's __dict__ as the validator fills it, the timestamp still raw.
+    channels, field_names = shape
+    if not checked:
+        values = dict.values
+        if not _FAST_ROW_TYPES.issuperset(map(tuple, map(map, repeat(type), map(values, dicts)))):
+            return None
+        if not _STRINGS.issuperset(map(type, chain.from_iterable(map(_NAMESPACE, dicts)))):
+            return None
     if not channels.issuperset(map(_CHANNEL, dicts)):
-        return None
-    if not _STRINGS.issuperset(map(type, chain.from_iterable(map(_NAMESPACE, dicts)))):
         return None
     count = len(dicts)
     raw_stamps = list(map(_TIMESTAMP, dicts))
@@ -167,7 +173,7 @@ def _built_fast(
     setitem: Any = dict.__setitem__
     consume: Any = deque(maxlen=0).extend
     consume(map(setitem, dicts, repeat("timestamp"), map(stamps.__getitem__, keys)))
-    if not owned:
+    if copy:
         consume(map(setitem, dicts, repeat("namespace"), map(list.copy, map(_NAMESPACE, dicts))))
         consume(map(setitem, dicts, repeat("data"), map(dict.copy, map(_DATA, dicts))))
     objects = list(map(object.__new__, repeat(cls, count)))
@@ -190,7 +196,7 @@ _FAST_ROW_TYPES = frozenset(
     for parent in _REF_TYPES
     for previous in _REF_TYPES
 )
-"""Exact field types (in ``_FIELDS`` order) of a frame the fast path builds."""
+"""Exact field types (in ``FRAME_FIELDS`` order) of a frame the fast path builds."""
 _shapes: dict[Any, tuple[frozenset[str], frozenset[str]] | None] = {}
 
 
