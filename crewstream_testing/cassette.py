@@ -254,10 +254,9 @@ class _Reader:
         self.last_line = 0
         self.cut_off = False
         self.end_of_streams = 0
-        # What frame lines become: Frames in their StreamRecord (Cassette.load); or, when a
-        # caller sets made (playback's reader), make_frame(values) in made[stream], the
-        # values in _LINE_KEYS order, of exactly the types ENVELOPE_RULES name unless the
-        # stream is in unchecked
+        # Frame lines become Frames in their StreamRecord; or, when a caller sets made (playback),
+        # make_frame(values) in made[stream]: values in _LINE_KEYS order, of exactly the types
+        # ENVELOPE_RULES names unless the stream is in unchecked
         self.make_frame: Callable[[Sequence[Any]], Any] = _frame_of
         self.made: list[list[Any]] | None = None
         self.unchecked: set[int] = set()
@@ -477,13 +476,17 @@ class _Reader:
             )
         # The line's values as the fast path reads them (absent fields as Frame defaults
         # them); exact types pass, anything else goes to envelope_problem for the verdict.
-        values: list[Any] = list(map(record.get, _LINE_KEYS))
-        if "data" not in record:
-            values[1] = {}
-        if "namespace" not in record:
-            values[4] = []
-        if "version" not in record:
-            values[11] = DEFAULT_VERSION
+        values: Any
+        if len(record) == len(_LINE_KEYS):
+            values = _FRAME_LINE_FIELDS(record)
+        else:
+            values = list(map(record.get, _LINE_KEYS))
+            if "data" not in record:
+                values[1] = {}
+            if "namespace" not in record:
+                values[4] = []
+            if "version" not in record:
+                values[11] = DEFAULT_VERSION
         if not (
             tuple(map(type, values)) in _FRAME_LINE_TYPES
             and _STRINGS.issuperset(map(type, values[4]))
