@@ -14,6 +14,7 @@ the loader's error.
 from __future__ import annotations
 
 import base64
+import io
 import sys
 import tempfile
 import urllib.parse
@@ -28,6 +29,7 @@ from hypothesis import strategies as st
 
 from crewstream_testing.cassette import Cassette, StreamRecord
 from crewstream_testing.cassette_stream import line_dicts, peek, read_lines
+from crewstream_testing.cli import main
 from crewstream_testing.framefile import load_recording
 from crewstream_testing.frames import Frame
 from crewstream_testing.redact import scrub
@@ -315,3 +317,16 @@ def test_a_cassette_the_screens_hit_but_clean_is_not_loaded_to_be_scrubbed(
     for check in (True, False):
         result = scrub_file(path, _redactor(), check=check)
         assert (result.findings, result.error, result.written) == ([], None, False)
+
+
+def test_scrub_check_prints_what_the_in_memory_findings_say_and_no_secret(tmp_path: Path) -> None:
+    path = _planted_large(tmp_path)
+    out = io.StringIO()
+    assert main(["scrub", "--check", str(path)], out=out) == 1
+    found = _redactor().redact_cassette(load_recording(path)).findings
+    assert out.getvalue().splitlines() == [
+        f"{path}: would redact {len(found)} secret(s)",
+        *(f"  {finding.describe()}" for finding in found),
+        f"to redact them: crewstream scrub {path}",
+    ]
+    assert SECRET[:8] not in out.getvalue() and NAMED[:8] not in out.getvalue()
