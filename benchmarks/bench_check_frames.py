@@ -1,14 +1,24 @@
-"""How fast ``check_frames`` is, and that its cost grows linearly: 1k, 10k and 100k frames.
+"""How fast ``check_frames`` is, and how its cost grows: 1k, 10k, 100k and 300k frames.
 
 The stream is shaped like a real one (a flow whose method makes LLM calls of
 100 streamed chunks each, with crewai's parent / previous / started links) and
 given as contract dicts, the form ``StreamFrame.model_dump(mode="json")`` and
 cassettes produce. ``run(n)`` returns the numbers; ``python
-benchmarks/bench_check_frames.py`` prints them for 1k, 10k and 100k frames.
+benchmarks/bench_check_frames.py`` prints them, and the last step's per-frame
+growth beside an n log n checker's and the floor's.
+
+What grows is memory, not work: under cachegrind the checker runs about 16,700
+instructions per frame at 100k and at 300k frames, while its last-level cache
+misses go from about 1.9 to 5.3 per frame, and the floor's (a pass that only
+reads the envelope and indexes the ids) from 1.6 to 3.0: past 100k frames the
+frames themselves (each one's timestamp, seq, namespace and chunk objects, which
+the rules read) no longer fit in the caches. Garbage collection is not it: a
+300k-frame check runs 13 young collections (20 ms of 1.2 s) and no full one.
 """
 
 from __future__ import annotations
 
+import math
 import sys
 import time
 from typing import Any
@@ -132,7 +142,7 @@ def run(n: int) -> dict[str, Any]:
 
 
 def main() -> int:
-    results = [run(n) for n in (1_000, 10_000, 100_000)]
+    results = [run(n) for n in (1_000, 10_000, 100_000, 300_000)]
     base = results[0]["us_per_frame"]
     print(
         f"{'frames':>8}  {'seconds':>9}  {'frames/s':>10}  {'us/frame':>8}  "
@@ -144,6 +154,14 @@ def main() -> int:
             f"{result['us_per_frame']:>8.2f}  {result['us_per_frame'] / base:>6.2f}  "
             f"{result['floor_us_per_frame']:>14.2f}"
         )
+    before, last = results[-2], results[-1]
+    nlogn = math.log(last["frames"]) / math.log(before["frames"])
+    print(
+        f"per-frame growth {before['frames']:,} -> {last['frames']:,}: "
+        f"{last['us_per_frame'] / before['us_per_frame']:.3f}x "
+        f"(n log n: {nlogn:.3f}x; floor: "
+        f"{last['floor_us_per_frame'] / before['floor_us_per_frame']:.3f}x)"
+    )
     return 0
 
 
