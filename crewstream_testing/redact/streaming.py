@@ -178,7 +178,7 @@ def redact(
     if hook is None and rescan is None and hits.find(1) == -1:
         return new
     for offset, batch in positioned(batches):
-        if rescan is not None:  # step 2, where only the walk needs it
+        if rescan is not None:  # the values found by name: only the walk needs their lines
             for position in LineScreen(batch).search(rescan):
                 hits[offset + position] = 1
         every = range(len(batch)) if hook is not None else marked(hits, offset, len(batch))
