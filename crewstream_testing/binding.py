@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from crewstream_testing.capture import close_abandoned, is_abandoned, watch_sessions
-from crewstream_testing.cassette import Cassette
+from crewstream_testing.cassette import Cassette, _file_bytes, _Reader
 from crewstream_testing.chunks import watch_outputs
 from crewstream_testing.contract import assertions
 from crewstream_testing.diff import cassette_divergence, compare
@@ -57,6 +57,7 @@ from crewstream_testing.llm.tape import LLMTape
 from crewstream_testing.netguard import NetworkGuard
 from crewstream_testing.recorder import Recorder
 from crewstream_testing.redact.redactor import Redactor
+from crewstream_testing.runtime import collector_paused
 
 __all__ = [
     "RECORD_MODES",
@@ -143,6 +144,31 @@ def redactor_from_ini(ini: Callable[[str], Any], hooks: Hooks) -> Redactor:
     )
 
 
+class _FramesUnread(_Reader):
+    """The cassette reader of compare mode: a stream's frame lines as the writer writes them
+    (``{"channel":`` first, its keys sorted) are kept as bytes and not parsed.
+
+    The header, the stream and end lines and the ``llm_call`` lines (the LLM tape's
+    part) are read and checked as ``Cassette.load`` reads them. Compare mode
+    compares the frame lines' bytes with the new recording's; only when they
+    differ is the whole cassette loaded, and a damaged frame line then fails the
+    test with its file:line.
+    """
+
+    def read_lines(self, lines: list[bytes]) -> None:
+        line = self.line
+        for number in range(2, len(lines) + 1):
+            raw = lines[number - 1]
+            if self.open_stream is None or not raw.startswith(b'{"channel":'):
+                line(number, raw)
+
+
+def load_for_compare(path: Path) -> Cassette:
+    """``path`` read by ``_FramesUnread``: its streams hold no frames, its ``stream_lines()`` all of them."""
+    with collector_paused():
+        return _FramesUnread(path).read(_file_bytes(path))
+
+
 @dataclass
 class CassetteBinding:
     """A test's recorder, cassette path and record mode.
@@ -161,7 +187,8 @@ class CassetteBinding:
     tape: LLMTape | None = None
     guard: NetworkGuard | None = None
     expected: Cassette | None = None
-    """The cassette as ``start()`` parsed it (None: not parsed yet, or nothing to compare with)."""
+    """The cassette as ``start()`` read it, its frame lines unparsed (``load_for_compare``; None:
+    not read yet, or nothing to compare with)."""
     unwatch: Callable[[], None] | None = None
     """Stops handing the legacy chunk outputs crewai creates to the recorder (``chunks.watch_outputs``)."""
     capture: str = "all"
@@ -172,6 +199,8 @@ class CassetteBinding:
     closing_problems: list[str] = field(default_factory=list)
     fake_calls: int = 0
     """Calls a ``FakeLLM`` of the test answered: the app ran against it, so the test is not empty."""
+    finished: bool = False
+    """``finish()`` ran (it compared the frame lines, or read the whole file)."""
     shared: bool = False
     """The marker named the cassette (tests may share it on purpose)."""
     """Abandoned sessions ``stop()`` could not close (why, one line each)."""
@@ -242,7 +271,7 @@ class CassetteBinding:
         replays its calls and ``finish()`` compares its streams.
         """
         if record_action(self.mode, self.path.exists()) == "compare":
-            self.expected = Cassette.load(self.path)
+            self.expected = load_for_compare(self.path)
         self.tape = LLMTape.for_mode(
             self.mode,
             self.path,
@@ -286,6 +315,17 @@ class CassetteBinding:
         self.close_abandoned()
         self.recorder.close()
 
+    def unread_problem(self) -> str | None:
+        """After a body that failed before ``finish()``: what is wrong with the cassette's frame
+        lines ``start()`` left unparsed (``CassetteFormatError``, file:line, fix), else None."""
+        if self.expected is None or self.finished:
+            return None
+        try:
+            Cassette.load(self.path)
+        except CassetteFormatError as exc:
+            return str(exc)
+        return None
+
     def close_abandoned(self) -> None:
         """Close the sessions the test left running (sync runs joined, async ones closed on their loop)."""
         self.closing_problems += close_abandoned(self.recorder.sessions)
@@ -303,6 +343,7 @@ class CassetteBinding:
         cassette) or ``CassetteMismatchError`` (the run differs from the
         cassette, or used only part of it while ``allow_unused`` is false).
         """
+        self.finished = True
         self.recorder.close()
         tape = self.tape
         if tape is not None and tape.misses:
@@ -398,10 +439,16 @@ class CassetteBinding:
                 + rerecord_hint(self.test_id, mode="once", purpose="record it with")
             )
         appends = records_misses(self.mode)
-        # a new_episodes merge re-reads the file under the lock: another process may have added to it
         expected = self.expected
-        if expected is None or appends:
-            expected = Cassette.load(self.path)
+        if (
+            expected is not None
+            and not appends
+            and expected.stream_lines() == actual.stream_lines()
+        ):
+            return "matched"  # the file's bytes: its frame lines need no parsing
+        # a difference to describe (start() left the frame lines unparsed), or a new_episodes
+        # merge, which re-reads the file under the lock: another process may have added to it
+        expected = Cassette.load(self.path)
         lines = compare(expected, actual, prefix_only=appends)
         if lines and unused_streams(expected, actual):
             used = replace(expected, streams=expected.streams[: len(actual.streams)])

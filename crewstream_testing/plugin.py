@@ -1,9 +1,8 @@
 """pytest wiring only: options, ini keys, the marker, fixtures and hooks forwarding to the core.
 
-Loading this module must stay cheap: it imports neither crewai nor the
-recorder; fixtures import what they need when a test asks for them. The work
-lives beside it: one test's cassette in ``binding.py``, cassette hygiene in
-``_pytest_hygiene.py``, the conformance suite's items in ``_conformance_item.py``.
+Loading this module must stay cheap: it imports neither crewai nor the recorder; fixtures
+import what they need when a test asks for them. The work lives beside it: one test's cassette
+in ``binding.py``, hygiene in ``_pytest_hygiene.py``, the suite's items in ``_conformance_item.py``.
 
 Option precedence, highest first (for the record mode and the clock):
 the command-line flag, then the test's ``@pytest.mark.crewstream(...)``
@@ -80,8 +79,7 @@ def pytest_configure(config: pytest.Config) -> None:
         from crewstream_testing.hermetic import quiet_environment
 
         quiet_environment()
-    # The conformance suite and the hygiene report are plugins of their own, loaded when
-    # asked for (registered in this order, so the hygiene report prints first).
+    # the conformance suite and the hygiene report: plugins loaded when asked for (in this order)
     from crewstream_testing.view.report import ViewReports  # failure views: on by default
 
     helpers: list[Any] = [ViewReports.from_config(config)]
@@ -197,6 +195,8 @@ def stream_recorder(
         yield recorder
     finally:
         binding.stop()
+    if item_failed(item) and (problem := binding.unread_problem()):  # a damaged frame line
+        raise pytest.fail.Exception(f"crewstream: {problem}", pytrace=False)
 
 
 @pytest.fixture

@@ -77,8 +77,8 @@ def failure_view(directory: Path, expected_path: Path, actual: Any, test_id: str
 
     try:
         expected = load_recording(expected_path)
-    except Exception as exc:  # an unreadable cassette already fails the test with its own message
-        return f"crewstream: no failure view: cannot read {expected_path} ({exc})"
+    except Exception:  # an unreadable cassette already fails the test with its own message
+        return f"crewstream: no failure view: {expected_path} cannot be read (see above)"
     page = view_html(
         [(f"{expected_path} (recorded)", expected), (f"{test_id} (this run)", actual)],
         title=f"{test_id}: recorded vs this run",

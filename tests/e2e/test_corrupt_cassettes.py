@@ -5,9 +5,10 @@ frame, end, llm_call): a field of one line set to a value of a wrong type, a
 line replaced by no JSON object, cut off or padded, an unknown key, a line
 moved or dropped, the whole file emptied, gzipped or swapped for a Git LFS
 pointer. Every damaged file is the cassette of one test of an inner pytest run
-in mode ``none``; each test must end in a setup error that is exactly one
-``crewstream: <file>:<line>: ...`` message with its fix, and no line of a
-traceback.
+in mode ``none``; each test must end in exactly one ``crewstream: <file>:<line>: ...``
+message with its fix, and no line of a traceback: a setup error, or, for a
+damaged frame line (compare mode parses frame lines only when their bytes
+differ from the new recording's), a failure after the body.
 """
 
 from __future__ import annotations
@@ -186,8 +187,9 @@ NAMES = {names!r}
 )
 def test_replay(stream_recorder, name):
     with stream_recorder.record(FailingFlow().stream_events()) as stream:
-        for _ in stream:
-            pass
+        with pytest.raises(RuntimeError, match="provider went away"):  # the recorded failure
+            for _ in stream:
+                pass
 """
 
 _runs = itertools.count()
@@ -213,14 +215,22 @@ def test_every_corrupt_cassette_is_one_format_error_with_file_line_and_no_traceb
     report = inner.path / f"report_{run}.xml"
     result = inner.runpytest(
         "-p", "no:cacheprovider", "--crewstream-record=none", f"--junitxml={report}",
-        f"test_app_{run}.py",
+        # a test that fails after its body shows what the app printed (FailingFlow logs its
+        # own traceback); the output checked here is crewstream's
+        "--show-capture=no", f"test_app_{run}.py",
     )  # fmt: skip
-    result.assert_outcomes(errors=len(cassettes))
+    # A damaged frame line is read after the body (compare mode compares the frame lines'
+    # bytes first): the test fails then. Any other damage stops the test at setup.
+    frame_lines = [
+        line is not None and data.split(b"\n")[line - 1].startswith(b'{"channel":')
+        for data, line in cassettes
+    ]
+    result.assert_outcomes(errors=len(cassettes) - sum(frame_lines), failed=sum(frame_lines))
     text = result.stdout.str()
     assert "Traceback" not in text and "crewstream_testing" not in text
     cases = ElementTree.parse(report).getroot().iter("testcase")
-    for case, name, (_, line) in zip(cases, names, cassettes, strict=True):
-        (error,) = case.findall("error")
+    for case, name, (_, line), frame_line in zip(cases, names, cassettes, frame_lines, strict=True):
+        (error,) = case.findall("failure" if frame_line else "error")
         body = error.text or ""
         path = re.escape(str(base / name))
         found = re.findall(rf"crewstream: {path}:(\d+): ", body)
@@ -229,3 +239,47 @@ def test_every_corrupt_cassette_is_one_format_error_with_file_line_and_no_traceb
             assert int(found[0]) == line, body
         assert body.count("\n  fix: ") == 1, body
         assert "Traceback" not in body and ".py:" not in body, body
+
+
+PASSING_APP = """
+import pytest
+from fixtures import record_report_flow
+
+
+@pytest.mark.crewstream(cassette="report_flow.jsonl")
+def test_replay(stream_recorder):
+    record_report_flow(stream_recorder)
+
+
+@pytest.mark.crewstream(cassette="report_flow.jsonl")
+def test_replay_then_fail(stream_recorder):
+    record_report_flow(stream_recorder)
+    raise AssertionError("the body fails before the comparison")
+"""
+
+
+def test_a_damaged_frame_line_fails_a_passing_body_with_its_file_line(
+    inner: pytest.Pytester,
+) -> None:
+    # compare mode reads the frame lines as bytes; when they differ from the new recording's,
+    # the whole file is read, and the damage is the failure (not a stream difference)
+    golden = GOLDEN.parent / "report_flow.jsonl"
+    lines = golden.read_bytes().split(b"\n")
+    number = next(n for n, line in enumerate(lines, 1) if line.startswith(b'{"channel":'))
+    lines[number - 1] = lines[number - 1].replace(b'"seq":', b'"seq":"one","x":', 1)
+    (inner.path / "cassettes").mkdir(exist_ok=True)
+    path = inner.path / "cassettes" / "report_flow.jsonl"
+    path.write_bytes(b"\n".join(lines))
+    inner.makepyfile(test_passing_app=PASSING_APP)
+    result = inner.runpytest("-p", "no:cacheprovider", "--crewstream-record=none")
+    # the passing body fails after it; the failing one fails, and its teardown reports the damage
+    result.assert_outcomes(failed=2, errors=1)
+    text = result.stdout.str()
+    assert text.count(f"crewstream: {path}:{number}: ") == 2
+    assert text.count("\n  fix: ") == 2 and "Traceback" not in text
+    assert "differ" not in text  # the damage, not a comparison, is what is reported
+
+    # the same file undamaged: the bytes match, nothing is parsed beyond the header and ends
+    path.write_bytes(golden.read_bytes())
+    result = inner.runpytest("-p", "no:cacheprovider", "--crewstream-record=none")
+    result.assert_outcomes(passed=1, failed=1)  # the second body still fails on its own

@@ -46,8 +46,8 @@ def test_failure_view_is_written_or_refused_with_a_note(tmp_path: Path) -> None:
     )
     assert not inside.exists()
     missing = tmp_path / "gone.jsonl"
-    assert failure_view(tmp_path / "r", missing, actual, "t.py::test_a").startswith(
-        f"crewstream: no failure view: cannot read {missing} ("
+    assert failure_view(tmp_path / "r", missing, actual, "t.py::test_a") == (
+        f"crewstream: no failure view: {missing} cannot be read (see above)"
     )
 
 
