@@ -123,7 +123,13 @@ ROWS: tuple[Row, ...] = (
     Row(7, "quiet", "Quiet crewai", "(none: measured)", _quiet),
     Row(8, "compare", "Compare mode", "≤ 10% of the stream's time", _compare),
     Row(9, "view", "HTML view", "< 5 MB, interactive < 2 s (10k frames)", _view),
-    Row(10, "large", "1M-frame cassette", "check, scrub --check ≤ 300 MB", judge_large),
+    Row(
+        10,
+        "large",
+        "1M-frame cassette",
+        "check, scrub --check (clean and with secrets) ≤ 300 MB",
+        judge_large,
+    ),
     Row(11, "playback", "Playback", "≥ 20x faster end to end, ≤ 1.5x to iterate", _playback),
     Row(
         12,
@@ -604,9 +610,10 @@ def _details_playback(r: dict[str, Any]) -> list[str]:
         f"frame by frame ({e2e['a_median'] * 1e3:.0f} ms, {r['per_frame_us']['flow']:.0f} µs/frame), "
         f"against `playback(path)` of the cassette recorded from it "
         f"({e2e['b_median'] * 1e3:.0f} ms, {r['per_frame_us']['playback']:.1f} µs/frame): "
-        f"{r['speedup']:.1f}x. Playback's steps: load the cassette {steps['load']:.0f} ms, build "
-        f"the StreamFrames (fields set without pydantic's validator once the types are checked, "
-        f"`playback/session.py::build_frames`) {steps['build']:.0f} ms, iterate "
+        f"{r['speedup']:.1f}x. Playback's steps: read the cassette's frame lines into StreamFrame "
+        f"fields (`playback/reading.py::load_frame_fields`) {steps['load']:.0f} ms, build the "
+        f"StreamFrames from them without pydantic's validator (the reader checked the types; "
+        f"`playback/session.py::build_from_fields`) {steps['build']:.0f} ms, iterate "
         f"{steps['iterate']:.1f} ms: the cassette load is most of it. Load average (1 min) "
         f"{r.get('load_before', -1):.2f} before, {r.get('load_after', -1):.2f} after, on 2 shared "
         "cores: both sides slow down alike, the ratio is what counts.",
