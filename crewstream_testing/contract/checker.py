@@ -366,19 +366,7 @@ class StreamChecker:
                     )
             if parent is not None:
                 j = known_parent_at if parent == known_parent else index.get(parent)
-                if j is None:
-                    pending.setdefault(parent, []).append((i, "parent_id", frame_label(raw)))
-                elif j == i:
-                    add(
-                        "reference",
-                        (i,),
-                        "parent_id to point to another frame",
-                        "the frame's own id",
-                    )
-                elif seq is not None:
-                    rseq = seqs[j]
-                    if rseq != no_seq and rseq >= seq:
-                        self.seq_after(i, j, "parent_id", rseq, seq)
+                if self.reference(i, "parent_id", parent, j, seq) and j is not None:
                     known_parent, known_parent_at = parent, j
                     # seq among the children of one in-stream parent
                     k = last_child.get(j, -1)
@@ -392,20 +380,13 @@ class StreamChecker:
                         )
                     last_child[j] = i
             if previous is not None:
-                j = last_at if previous == last_id else index.get(previous)
-                if j is None:
-                    pending.setdefault(previous, []).append((i, "previous_id", frame_label(raw)))
-                elif j == i:
-                    add(
-                        "reference",
-                        (i,),
-                        "previous_id to point to another frame",
-                        "the frame's own id",
-                    )
-                elif seq is not None:
-                    rseq = seqs[j]
-                    if rseq != no_seq and rseq >= seq:
-                        self.seq_after(i, j, "previous_id", rseq, seq)
+                self.reference(
+                    i,
+                    "previous_id",
+                    previous,
+                    last_at if previous == last_id else index.get(previous),
+                    seq,
+                )
             last_id, last_at = fid, first
             if data:
                 started = data.get("started_event_id")
@@ -450,6 +431,20 @@ class StreamChecker:
                 f"{ftype!r} on channel {' or '.join(map(repr, sorted(allowed)))}",
                 f"channel {channel!r}",
             )
+
+    def reference(self, i: int, field: str, ref: str, j: int | None, seq: int | None) -> bool:
+        """Frame ``i``'s ``field`` (parent_id, previous_id) names ``ref``, frame ``j`` (None: not seen
+        yet, maybe later or outside the stream). True when ``j`` is an earlier frame and ``seq`` known."""
+        if j is None:
+            self._pending.setdefault(ref, []).append((i, field, frame_label(self._raw)))
+        elif j == i:
+            self.add("reference", (i,), f"{field} to point to another frame", "the frame's own id")
+        elif seq is not None:
+            rseq = self._seqs[j]
+            if rseq != self._no_seq and rseq is not None and rseq >= seq:
+                self.seq_after(i, j, field, rseq, seq)
+            return True
+        return False
 
     def seq_after(self, i: int, j: int, field: str, rseq: int, seq: int) -> None:
         self.add(
