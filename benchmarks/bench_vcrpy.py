@@ -267,6 +267,7 @@ def pytest_configure(config):
     clock, hermetic, netguard = mod("crewstream_testing.clock"), mod("crewstream_testing.hermetic"), mod("crewstream_testing.netguard")
     hygiene, plugin = mod("crewstream_testing._pytest_hygiene"), mod("crewstream_testing.plugin")
     _wrap(cassette.Cassette, "load", "cassette load")
+    binding.load_for_compare = _timed("cassette load", binding.load_for_compare)
     _wrap(recorder.Recorder, "cassette", "compare: normalize, redact, encode")
     binding.compare = _timed("compare: bytes (and diff)", binding.compare)
     for name in ("start", "finish", "stop", "close_abandoned"):

@@ -8,8 +8,7 @@ Version 1 (keys sorted at every depth) is still read. Every line has a ``kind``:
 - ``header`` (line 1): ``format``, ``format_version``, ``contract``, ``crewai``, ``clock``;
 - ``stream``: opens stream ``stream`` (0, 1, ...) with its ``source`` and ``name``;
 - ``frame`` / ``chunk``: one normalized envelope / legacy ``StreamChunk`` of stream ``stream``;
-- ``end``: how stream ``stream`` ended: ``outcome`` (``result``, ``error``,
-  ``closed``, ``incomplete``) with ``result`` or ``error``;
+- ``end``: how stream ``stream`` ended (``outcome``, with ``result`` or ``error``);
 - ``llm_call``: one recorded LLM call (request, chunks, response), for replay.
 
 Writes are atomic: a temporary file in the cassette's directory replaces the
@@ -44,6 +43,7 @@ from crewstream_testing.line_problems import (
     MAX_DEPTH,
     RERECORD,
     call_problem,
+    chunk_problem,
     json_problem,
     too_deep,
 )
@@ -68,8 +68,7 @@ CONTRACT_VERSION = "v1"
 _WHITESPACE = frozenset(b" \t\n\r\x0b\x0c")
 """What ``bytes.strip()`` removes: a line starting with none of these is not blank."""
 _DUMP_OPTIONS = orjson.OPT_NON_STR_KEYS
-_RERECORD = RERECORD
-_AFTER_STREAMS = "the llm_call lines follow the last stream's 'end' line; " + _RERECORD
+_AFTER_STREAMS = "the llm_call lines follow the last stream's 'end' line; " + RERECORD
 
 
 @dataclass
@@ -268,13 +267,13 @@ class _Reader:
         if b"\x00" in data:
             line = data[: data.index(b"\x00")].count(b"\n") + 1
             raise self.fail(
-                line, "contains a NUL byte: this is a binary file, not a JSONL cassette", _RERECORD
+                line, "contains a NUL byte: this is a binary file, not a JSONL cassette", RERECORD
             )
         lines = data.split(b"\n")
         if lines and lines[-1] == b"":
             lines.pop()
         if not lines:
-            raise self.fail(1, "the cassette is empty (no header line)", _RERECORD)
+            raise self.fail(1, "the cassette is empty (no header line)", RERECORD)
         self.last_line = len(lines)
         self.cut_off = not data.endswith(b"\n")
         self.line(1, lines[0])
@@ -283,7 +282,7 @@ class _Reader:
             raise self.fail(
                 len(lines),
                 f"stream {self.open_stream} has no 'end' line: the cassette is truncated",
-                _RERECORD,
+                RERECORD,
             )
         # the file's own bytes: compare mode compares them, never re-encodes them
         cassette = self.cassette
@@ -366,12 +365,12 @@ class _Reader:
             raise self.fail(number, problem, hint) from None
         if not isinstance(record, dict):
             raise self.fail(
-                number, f"expected a JSON object, found {type(record).__name__}", _RERECORD
+                number, f"expected a JSON object, found {type(record).__name__}", RERECORD
             )
         # Each level of nesting opens a bracket, so a line with few brackets cannot
         # be too deep: the walk is only needed for the rare line with many.
         if raw.count(b"{") + raw.count(b"[") > MAX_DEPTH and too_deep(record, MAX_DEPTH):
-            raise self.fail(number, f"nested deeper than {MAX_DEPTH} levels", _RERECORD)
+            raise self.fail(number, f"nested deeper than {MAX_DEPTH} levels", RERECORD)
         return record
 
     def header(self, record: dict[str, Any]) -> None:
@@ -379,21 +378,21 @@ class _Reader:
             raise self.fail(
                 1,
                 f"the first line is not a {FORMAT_NAME} header (found kind={record.get('kind')!r}, format={record.get('format')!r})",
-                "a cassette starts with the header line crewstream writes; " + _RERECORD,
+                "a cassette starts with the header line crewstream writes; " + RERECORD,
             )
         version = record.get("format_version")
         if type(version) is not int or version not in READ_VERSIONS:
             raise self.fail(
                 1,
                 f"unknown format_version {version!r}; this crewstream-testing reads versions 1 and 2",
-                "upgrade crewstream-testing, or " + _RERECORD,
+                "upgrade crewstream-testing, or " + RERECORD,
             )
         self.cassette.format_version = version
         crewai = record.get("crewai")
         self.cassette.crewai_version = crewai if isinstance(crewai, str) else None
         clock = record.get("clock", "virtual")
         if clock not in ("virtual", "real"):
-            raise self.fail(1, f"unknown clock {clock!r} (expected 'virtual' or 'real')", _RERECORD)
+            raise self.fail(1, f"unknown clock {clock!r} (expected 'virtual' or 'real')", RERECORD)
         self.cassette.clock = clock
 
     def record(self, number: int, record: dict[str, Any]) -> None:
@@ -402,7 +401,9 @@ class _Reader:
             self.frame(number, record)
         elif kind == "chunk":
             if self.expect_index(number, record) != self.open_stream:
-                raise self.fail(number, "chunk outside its stream", _RERECORD)
+                raise self.fail(number, "chunk outside its stream", RERECORD)
+            if problem := chunk_problem(record):
+                raise self.fail(number, problem, "fix the chunk by hand or " + RERECORD)
             self.cassette.streams[record["stream"]].chunks.append(_without(record, _NO_IDX))
         elif kind == "stream":
             self.stream(number, record)
@@ -415,7 +416,7 @@ class _Reader:
                 )
             problem = call_problem(record, len(self.cassette.llm_calls))
             if problem:
-                raise self.fail(number, problem, "fix the call by hand or " + _RERECORD)
+                raise self.fail(number, problem, "fix the call by hand or " + RERECORD)
             if not self.end_of_streams:
                 self.end_of_streams = number - 1
             self.cassette.llm_calls.append(_without(record, ("kind", "index")))
@@ -429,14 +430,14 @@ class _Reader:
     def expect_index(self, number: int, record: dict[str, Any]) -> int:
         index = record.get("stream")
         if type(index) is not int and (not isinstance(index, int) or isinstance(index, bool)):
-            raise self.fail(number, f"'stream' must be a stream index, found {index!r}", _RERECORD)
+            raise self.fail(number, f"'stream' must be a stream index, found {index!r}", RERECORD)
         return index
 
     def stream(self, number: int, record: dict[str, Any]) -> None:
         index = self.expect_index(number, record)
         if self.open_stream is not None:
             raise self.fail(
-                number, f"stream {index} starts before stream {self.open_stream} ended", _RERECORD
+                number, f"stream {index} starts before stream {self.open_stream} ended", RERECORD
             )
         if self.end_of_streams:
             raise self.fail(number, f"stream {index} after the llm_call lines", _AFTER_STREAMS)
@@ -444,7 +445,7 @@ class _Reader:
             raise self.fail(
                 number,
                 f"stream {index} is out of order (expected stream {len(self.cassette.streams)})",
-                _RERECORD,
+                RERECORD,
             )
         source = record.get("source")
         if source not in SOURCES:
@@ -465,7 +466,7 @@ class _Reader:
             raise self.fail(
                 number,
                 f"frame of stream {index} outside that stream (open stream: {self.open_stream!r})",
-                "keep each stream's frames between its 'stream' and 'end' lines; " + _RERECORD,
+                "keep each stream's frames between its 'stream' and 'end' lines; " + RERECORD,
             )
         if not _FRAME_KEYS.issuperset(record):
             unknown = set(record) - _FRAME_KEYS
@@ -493,7 +494,7 @@ class _Reader:
         ):
             problem = envelope_problem(record)
             if problem:
-                raise self.fail(number, problem, "fix the frame by hand or " + _RERECORD)
+                raise self.fail(number, problem, "fix the frame by hand or " + RERECORD)
             self.unchecked.add(index)
         self.frames_of(index).append(self.make_frame(values))
 
@@ -503,7 +504,7 @@ class _Reader:
             raise self.fail(
                 number,
                 f"'end' of stream {index}, but the open stream is {self.open_stream!r}",
-                _RERECORD,
+                RERECORD,
             )
         outcome = record.get("outcome")
         if outcome not in OUTCOMES:
@@ -515,7 +516,7 @@ class _Reader:
             isinstance(error, dict) and all(isinstance(v, str) for v in error.values())
         ):
             raise self.fail(
-                number, f"'error' must be an object of strings, found {error!r}", _RERECORD
+                number, f"'error' must be an object of strings, found {error!r}", RERECORD
             )
         stream = self.cassette.streams[index]
         stream.outcome = outcome

@@ -20,8 +20,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
-from crewstream_testing.cassette import _RERECORD, Cassette, StreamRecord, _Reader
+from crewstream_testing.cassette import Cassette, StreamRecord, _Reader
 from crewstream_testing.frames import Frame
+from crewstream_testing.line_problems import RERECORD
 
 __all__ = ["FileHead", "Line", "line_dicts", "peek", "read_lines"]
 
@@ -93,7 +94,7 @@ def read_lines(handle: IO[bytes], path: Path | None, head: FileHead) -> Iterator
         raise reader.fail(
             head.nul_line,
             "contains a NUL byte: this is a binary file, not a JSONL cassette",
-            _RERECORD,
+            RERECORD,
         )
     streams = reader.cassette.streams
     calls = reader.cassette.llm_calls
@@ -121,12 +122,12 @@ def read_lines(handle: IO[bytes], path: Path | None, head: FileHead) -> Iterator
             stream: StreamRecord = streams[record["stream"]]
             yield (kind, number, stream)
     if number == 0:
-        raise reader.fail(1, "the cassette is empty (no header line)", _RERECORD)
+        raise reader.fail(1, "the cassette is empty (no header line)", RERECORD)
     if reader.open_stream is not None:
         raise reader.fail(
             number,
             f"stream {reader.open_stream} has no 'end' line: the cassette is truncated",
-            _RERECORD,
+            RERECORD,
         )
 
 

@@ -17,7 +17,15 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["CALL_KEYS", "MAX_DEPTH", "RERECORD", "call_problem", "json_problem", "too_deep"]
+__all__ = [
+    "CALL_KEYS",
+    "MAX_DEPTH",
+    "RERECORD",
+    "call_problem",
+    "chunk_problem",
+    "json_problem",
+    "too_deep",
+]
 
 MAX_DEPTH = 64
 """Deepest nesting a cassette line may have; deeper lines are refused, not recursed into."""
@@ -49,8 +57,46 @@ def call_problem(record: dict[str, Any], index: int) -> str | None:
     )
 
 
-def _must(path: str, what: str, value: Any) -> str:
-    return f"llm_call '{path}' must be {what}, found {_short(value)}"
+def _must(path: str, what: str, value: Any, line: str = "llm_call") -> str:
+    return f"{line} '{path}' must be {what}, found {_short(value)}"
+
+
+_CHUNK_TYPES: dict[str, tuple[type, ...]] = {
+    "content": (str,),
+    "chunk_type": (str,),
+    "task_index": (int,),
+    "task_name": (str,),
+    "task_id": (str,),
+    "agent_role": (str,),
+    "agent_id": (str,),
+    "tool_call": (_NONE, dict),
+}
+_TOOL_CALL_CHUNK_TYPES: dict[str, tuple[type, ...]] = {
+    "tool_id": (_NONE, str),
+    "tool_name": (_NONE, str),
+    "arguments": (str,),
+    "index": (int,),
+}
+
+
+def chunk_problem(record: dict[str, Any]) -> str | None:
+    """What is wrong with a ``chunk`` line (a crewai ``StreamChunk``'s fields, each optional
+    as in crewai, ``content`` and ``chunk_type`` required), or None."""
+    for name in ("content", "chunk_type"):
+        if name not in record:
+            return f"chunk line without {name!r}"
+    tool_call = record.get("tool_call")
+    for holder, path, types in (
+        (record, "", _CHUNK_TYPES),
+        (tool_call if type(tool_call) is dict else {}, "tool_call.", _TOOL_CALL_CHUNK_TYPES),
+    ):
+        for name, allowed in types.items():
+            if name in holder and type(holder[name]) not in allowed:
+                what = " or ".join("null" if t is _NONE else _NAMES[t] for t in allowed)
+                return _must(path + name, what, holder[name], line="chunk")
+    if record["chunk_type"] not in ("text", "tool_call"):
+        return _must("chunk_type", "'text' or 'tool_call'", record["chunk_type"], line="chunk")
+    return None
 
 
 def _short(value: Any) -> str:

@@ -238,9 +238,9 @@ def test_update_replaces_only_the_rows_run(quick_run: tuple[dict[str, Any], str,
 def test_unknown_row_is_refused(tmp_path: Path) -> None:
     # an output of its own: a run that wrongly went ahead must never rewrite docs/benchmarks.md
     with pytest.raises(SystemExit) as raised:
-        main(["--quick", "--rows", "1,12", "--output", str(tmp_path / "page.md")])
+        main(["--quick", "--rows", f"1,{len(ROWS) + 1}", "--output", str(tmp_path / "page.md")])
     assert str(raised.value) == (
-        "benchmarks/run.py: unknown row '12' in --rows; use numbers 1 to 11"
+        f"benchmarks/run.py: unknown row '{len(ROWS) + 1}' in --rows; use numbers 1 to {len(ROWS)}"
     )
 
 

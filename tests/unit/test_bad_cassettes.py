@@ -53,6 +53,17 @@ CALL = (
 )
 
 
+CHUNK_BY_HAND = "fix the chunk by hand or " + RERECORD
+CREW_STREAM = b'{"kind":"stream","name":null,"source":"crew","stream":0}'
+CREW_END = b'{"error":null,"kind":"end","outcome":"result","result":"r","stream":0}'
+
+
+def chunk(field: bytes) -> bytes:
+    """A legacy chunk line of stream 0 with ``field`` (``"name":value``) in it."""
+    kind = b"" if field.startswith(b'"chunk_type"') else b'"chunk_type":"tool_call",'
+    return b'{"content":"c","kind":"chunk","stream":0,"agent_id":"a",' + kind + field + b"}"
+
+
 def call(old: bytes, new: bytes) -> bytes:
     assert old in CALL
     return GOOD + CALL.replace(old, new) + b"\n"
@@ -270,6 +281,26 @@ CASES: dict[str, tuple[bytes, str, str]] = {
         "3: stream 0 after the llm_call lines",
         AFTER_STREAMS,
     ),
+    "chunk line whose tool_call is no object": (
+        lines(HEADER, CREW_STREAM, chunk(b'"tool_call":true'), CREW_END),
+        "3: chunk 'tool_call' must be null or an object, found True",
+        CHUNK_BY_HAND,
+    ),
+    "chunk line of an unknown type": (
+        lines(HEADER, CREW_STREAM, chunk(b'"chunk_type":"audio"'), CREW_END),
+        "3: chunk 'chunk_type' must be 'text' or 'tool_call', found 'audio'",
+        CHUNK_BY_HAND,
+    ),
+    "chunk line whose arguments are a number": (
+        lines(HEADER, CREW_STREAM, chunk(b'"tool_call":{"arguments":3,"index":0}'), CREW_END),
+        "3: chunk 'tool_call.arguments' must be a string, found 3",
+        CHUNK_BY_HAND,
+    ),
+    "chunk line without content": (
+        lines(HEADER, CREW_STREAM, b'{"chunk_type":"text","kind":"chunk","stream":0}', CREW_END),
+        "3: chunk line without 'content'",
+        CHUNK_BY_HAND,
+    ),
     "Git LFS pointer": (
         b"version https://git-lfs.github.com/spec/v1\noid sha256:4d7a\nsize 4818\n",
         "1: a Git LFS pointer, not the cassette itself",
@@ -295,7 +326,14 @@ def test_bad_cassette_error_names_file_line_problem_and_fix(tmp_path: Path, name
 
 @pytest.mark.parametrize("command", ["check", "show", "scrub"])
 @pytest.mark.parametrize(
-    "name", ["truncated mid-line", "binary with NUL", "merge conflict", "wrong version"]
+    "name",
+    [
+        "truncated mid-line",
+        "binary with NUL",
+        "merge conflict",
+        "wrong version",
+        "chunk line whose tool_call is no object",  # check once met it in check_chunks
+    ],
 )
 def test_the_cli_exits_2_with_the_same_message(tmp_path: Path, name: str, command: str) -> None:
     data, problem, fix = CASES[name]
