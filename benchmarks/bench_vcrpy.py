@@ -369,6 +369,7 @@ class Project:
             **(env or {}),
             "BENCH_DURATIONS": str(out),
             "BENCH_REPS": str(reps or self.reps),
+            "COLUMNS": "400",  # pytest's short summary keeps the whole failure line
         }
         command = [
             sys.executable,
