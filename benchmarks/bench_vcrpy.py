@@ -624,7 +624,7 @@ def measure_module(*, tests: int, rounds: int) -> dict[str, Any]:
 
 def run(*, quick: bool = False) -> dict[str, Any]:
     # quick (CI): that every side still records, replays offline and equals the live run
-    reps, rounds = (2, 1) if quick else (6, 6)
+    reps, rounds = (2, 1) if quick else (6, 4)
     cases = CASES[:1] if quick else CASES
     results = [measure_case(case, reps=reps, rounds=rounds) for case in cases]
     module = measure_module(tests=3 if quick else 20, rounds=1 if quick else 4)
