@@ -462,7 +462,7 @@ def _parts(project: Project, test_seconds: float) -> dict[str, float]:
     out = project.root / "parts.json"
     project.env["BENCH_PARTS"] = str(out)
     try:
-        project.run("crewstream", "--crewstream-record=none", "-p", "bench_parts")
+        project.run("crewstream", *REPLAY_ARGS["crewstream"], "-p", "bench_parts")
     finally:
         del project.env["BENCH_PARTS"]
     tests = json.loads(out.read_text())
@@ -470,6 +470,14 @@ def _parts(project: Project, test_seconds: float) -> dict[str, float]:
         name: statistics.median([test.get(name, 0.0) for test in tests]) * 1000
         for name in PART_NAMES
     }
+
+
+REPLAY_ARGS = {
+    "crewstream": ("--crewstream-record=none",),
+    "vcrpy": ("--record-mode=none", "--block-network"),
+    "limit": (),
+}
+"""Each side's flags for an offline replay (the limit records nothing)."""
 
 
 def changed_prompt(project: Project) -> dict[str, Any]:
@@ -481,10 +489,8 @@ def changed_prompt(project: Project) -> dict[str, Any]:
     """
     changed = {"BENCH_PROMPT": "Stream a different text."}
     out: dict[str, Any] = {}
-    for side, args in (
-        ("crewstream", ("--crewstream-record=none",)),
-        ("vcrpy", ("--record-mode=none", "--block-network")),
-    ):
+    for side in ("crewstream", "vcrpy"):
+        args = REPLAY_ARGS[side]
         done, _ = project.attempt(side, *args, reps=1, env=changed)
         out[side] = {"passed": done.returncode == 0, "error": _failure(done.stdout)}
     if out["vcrpy"]["passed"] is not True or out["crewstream"]["passed"] is not False:
@@ -497,10 +503,8 @@ def changed_prompt(project: Project) -> dict[str, Any]:
 def missing_cassette(project: Project) -> dict[str, Any]:
     """What each tool reports when a test has no recording at all (offline, mode none)."""
     out: dict[str, Any] = {}
-    for side, args in (
-        ("crewstream", ("--crewstream-record=none",)),
-        ("vcrpy", ("--record-mode=none", "--block-network")),
-    ):
+    for side in ("crewstream", "vcrpy"):
+        args = REPLAY_ARGS[side]
         moved = project.root / "cassettes-kept"
         (project.root / "cassettes").rename(moved)
         try:
@@ -549,11 +553,7 @@ def measure_case(case: Case, *, reps: int, rounds: int) -> dict[str, Any]:
         order = ["crewstream", "vcrpy", "limit"]
         for number in range(rounds):
             for side in order if number % 2 == 0 else order[::-1]:
-                args = {
-                    "crewstream": ("--crewstream-record=none",),
-                    "vcrpy": ("--record-mode=none", "--block-network"),
-                    "limit": (),
-                }[side]
+                args = REPLAY_ARGS[side]
                 durations, _ = project.run(side, *args)
                 times[side].extend(_per_test(durations))
                 if side != "limit":

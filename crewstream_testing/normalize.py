@@ -30,9 +30,6 @@ from typing import Any
 
 from crewstream_testing.frames import DEFAULT_VERSION, ENVELOPE_FIELDS, Frame, envelope_problem
 
-# value types that cannot change inside an object: the same object is the same value
-
-
 ENV_FRAME_TYPES = frozenset({"default_env", "cc_env", "codex_env", "cursor_env"})
 """Env frame types; which one crewai emits depends on the host (an IDE, a coding agent)."""
 CANONICAL_ENV_TYPE = "default_env"
@@ -137,7 +134,6 @@ class Normalizer:
         self._known: dict[tuple[str, str], Any] = {}
         self._last_instant: tuple[datetime | None, float] = (None, 0.0)
         self._namespaces: dict[tuple[str, ...], list[str]] = {}
-        # the previous frame's data: (its keys, its values, its normalized form)
 
     # -- placeholders -----------------------------------------------------------
     def placeholder(self, kind: str, value: str) -> str:

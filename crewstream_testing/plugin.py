@@ -79,7 +79,7 @@ def pytest_configure(config: pytest.Config) -> None:
         from crewstream_testing.hermetic import quiet_environment
 
         quiet_environment()
-    # the conformance suite and the hygiene report: plugins loaded when asked for (in this order)
+    # the conformance suite and the hygiene report: plugins loaded when asked for (hygiene last)
     from crewstream_testing.view.report import ViewReports  # failure views: on by default
 
     helpers: list[Any] = [ViewReports.from_config(config)]
