@@ -13,12 +13,9 @@ differ from the new recording's), a failure after the body.
 
 from __future__ import annotations
 
-import gc
 import gzip
 import itertools
 import re
-import warnings
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 from xml.etree import ElementTree
@@ -29,17 +26,6 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 pytest_plugins = ["pytester"]
-
-
-@pytest.fixture(autouse=True)
-def collect_what_failing_flows_leave() -> Iterator[None]:
-    """A flow that fails on a replayed error leaves crewai's event loop (and its self-pipe
-    sockets) for the collector. INNER_INI ignores that inside the inner run; collected later,
-    in another test's inner run, it would fail that one. So it is collected here, ignored."""
-    yield
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ResourceWarning)
-        gc.collect()
 
 
 GOLDEN = Path(__file__).resolve().parents[2] / "cassettes" / "failing_flow.jsonl"
