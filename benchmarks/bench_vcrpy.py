@@ -22,6 +22,7 @@ time is pytest's own setup + call + teardown durations, the first repetition
 of each process dropped (it pays one-time imports). Every replay is checked
 against the live run: normalized frames and result equal, else the benchmark
 fails. Also measured: a 20-test module's whole process time and cassette bytes.
+Every side runs with crewai's telemetry off (``QUIET_ENV``, what crewstream's plugin sets).
 """
 
 from __future__ import annotations
@@ -43,6 +44,8 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "tests"))
 
 from crewstream_support.sse_server import Answer, SSEServer  # noqa: E402
+
+from crewstream_testing.hermetic import QUIET_ENV  # noqa: E402
 
 API_KEY = "sk-bench-0123456789abcdef0123456789abcdef"
 
@@ -404,6 +407,9 @@ def _project(case: Case, reps: int) -> Project:
     frames = root / "frames"
     frames.mkdir()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTEST_", "CI"))}
+    # crewai's telemetry off on every side, as crewstream's plugin sets it and as suites that
+    # test crewai usually do: left on, a vcrpy process waits ~10 s at exit for its exporter
+    env.update(QUIET_ENV)
     env.update(
         {
             "BENCH_FRAMES": str(frames),
@@ -518,6 +524,19 @@ def missing_cassette(project: Project) -> dict[str, Any]:
     return out
 
 
+def key_on_disk(project: Project) -> dict[str, int]:
+    """How many recorded files of each tool hold the API key the app passed (as recorded).
+
+    pytest-recording's default ``vcr_config`` filters no header, so vcrpy writes the
+    ``authorization: Bearer <key>`` request header; crewstream never records headers or keys.
+    """
+    key = API_KEY.encode()
+    return {
+        side: sum(key in p.read_bytes() for p in (project.root / "cassettes").rglob(pattern))
+        for side, pattern in (("crewstream", "*.jsonl"), ("vcrpy", "*.yaml"))
+    }
+
+
 def _failure(stdout: str) -> str | None:
     """What pytest's short summary says failed the test (``FAILED id - <this>``)."""
     for line in stdout.splitlines():
@@ -563,7 +582,11 @@ def measure_case(case: Case, *, reps: int, rounds: int) -> dict[str, Any]:
         spread = {side: [min(values), max(values)] for side, values in times.items()}
         parts = _parts(project, medians["crewstream"])
         behaviour = (
-            {"changed_prompt": changed_prompt(project), "missing": missing_cassette(project)}
+            {
+                "changed_prompt": changed_prompt(project),
+                "missing": missing_cassette(project),
+                "key_on_disk": key_on_disk(project),
+            }
             if case is CASES[0]
             else None
         )
@@ -660,7 +683,8 @@ def details_vcrpy(r: dict[str, Any]) -> list[str]:
         "`@pytest.mark.vcr` (`--record-mode=none --block-network`, crewstream's plugin not "
         "loaded), and the limit: a hand-written `BaseLLM` subclass streaming the same chunks "
         "from a list, crewai hermetic and quiet as crewstream makes it, the OpenAI provider "
-        "still built as the app's test builds it, no crewstream otherwise. Both tools record "
+        "still built as the app's test builds it, no crewstream otherwise; crewai's telemetry "
+        "off on every side. Both tools record "
         "once with the server up; the server is then shut down and the replays run "
         f"interleaved (A B C, then C B A) over {r['rounds']} rounds of {r['reps']} tests. A "
         "test's time is pytest's setup + call + teardown, the first test of each process "
@@ -702,6 +726,11 @@ def details_vcrpy(r: dict[str, Any]) -> list[str]:
                 for side in ("crewstream", "vcrpy")
             ]
             out.append(f"| {label} | {cells[0]} | {cells[1]} |")
+        keys = behaviour["key_on_disk"]
+        out.append(
+            f"| cassettes holding the API key (of {r['reps']}) | {keys['crewstream']} | "
+            f"{keys['vcrpy']} (pytest-recording's default `vcr_config` filters no header) |"
+        )
     module = r["module"]
     mm, mr = module["median_seconds"], module["range_seconds"]
     out += [

@@ -209,6 +209,8 @@ def test_vcrpy_row_replays_offline_with_both_tools(
     assert changed["vcrpy"]["passed"] and not changed["crewstream"]["passed"]
     assert changed["crewstream"]["error"].startswith("CassetteMissError: no recorded LLM call")
     assert not missing["vcrpy"]["passed"] and not missing["crewstream"]["passed"]
+    # two recorded tests: vcrpy wrote the key into both, crewstream into neither
+    assert case["behaviour"]["key_on_disk"] == {"crewstream": 0, "vcrpy": 2}
 
 
 def test_view_row_opens_the_page_in_chromium(quick_run: tuple[dict[str, Any], str, str]) -> None:
