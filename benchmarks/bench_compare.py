@@ -1,14 +1,17 @@
 """Row 8: what compare mode costs on an unchanged stream, as a share of the stream's own time.
 
 A test in compare mode (``once`` with a cassette, ``none``) consumes its stream,
-then crewstream builds the recording (normalize, redact, encode:
-``recorder.cassette()``) and compares it with the cassette read from disk
-(``diff.compare``: the stream lines' bytes first). Each round runs a fresh
-10,000-chunk FakeLLM stream as a test does (emission counter and event context
-reset, as ``CrewaiIsolation`` does per test), times its consumption (A), then
-times crewstream's work on it (B), in the same round. The ratio is
-median(B) / median(A). Loading the cassette is timed apart: the LLM tape parses
-it once per test and hands the parsed Cassette on.
+then crewstream checks it against the cassette ``start()`` read
+(``binding.load_for_compare``) the way ``CassetteBinding.finish`` does:
+``binding.unchanged_streams``, the new stream lines normalized and encoded,
+compared with the file's bytes. Each round runs a fresh 10,000-chunk FakeLLM
+stream as a test does (emission counter and event context reset, as
+``CrewaiIsolation`` does per test), times its consumption (A), then times
+crewstream's work on it (B), in the same round. The ratio is median(B) /
+median(A). Loading the cassette is timed apart: the LLM tape parses it once per
+test and hands the parsed Cassette on. The whole way a stream that differs
+takes (``recorder.cassette()``: normalize, encode, redact, view; then
+``diff.compare``) is timed too, on the same rounds, for reference.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from typing import Any
 
 from benchmarks.bench_streams import PROMPT, chunk_texts, consume, fake_llm, quiet_crewai
 from benchmarks.timing import check_real_clock, repeat, timed
+from crewstream_testing.binding import load_for_compare, unchanged_streams
 from crewstream_testing.cassette import Cassette
 from crewstream_testing.diff import compare
 from crewstream_testing.line_encoding import encode_lines
@@ -52,10 +56,16 @@ def _stream(script: FakeReply) -> tuple[Recorder, float]:
 
 
 def _steps(recorder: Recorder, rounds: int) -> dict[str, float]:
-    """Median seconds of each step of ``cassette()`` on one recorded stream."""
+    """Median seconds of each step on one recorded stream's frame lines.
+
+    normalize and encode are ``unchanged_streams``' steps; redact and view are
+    the rest of ``cassette()``, taken only by a stream whose bytes differ.
+    """
     session = recorder.sessions[0]
     frames = list(session.frames)
-    lines = recorder.cassette().line_dicts()
+    header = recorder.cassette().header()
+    opening = {"kind": "stream", "name": None, "source": "llm", "stream": 0}
+    lines = [header, opening, *recorder.normalizer().normalize_lines([frames])[0]]
 
     encoded = encode_lines(lines)
 
@@ -81,26 +91,34 @@ def _steps(recorder: Recorder, rounds: int) -> dict[str, float]:
 
 
 def compare_overhead(n: int, rounds: int) -> dict[str, Any]:
-    """Row 8: ``cassette()`` + ``compare()`` of an unchanged stream vs consuming that stream."""
+    """Row 8: ``unchanged_streams`` of an unchanged stream vs consuming that stream."""
     script = reply(chunks=chunk_texts(n))
     streams: list[float] = []
     works: list[float] = []
+    wholes: list[float] = []
     compares: list[float] = []
     with quiet_crewai(), tempfile.TemporaryDirectory(prefix="crewstream-bench-") as tmp:
         path = Path(tmp) / "compare.jsonl"
         recorder, _ = _stream(script)
         recorder.save(path)
-        loads = repeat(lambda: timed(lambda: Cassette.load(path)), rounds=rounds)
-        expected = Cassette.load(path)
+        loads = repeat(lambda: timed(lambda: load_for_compare(path)), rounds=rounds)
+        expected = load_for_compare(path)
+        parsed = Cassette.load(path)
         last = recorder
         for _round in range(rounds + 1):  # the first round warms up and is dropped
             recorder, stream_seconds = _stream(script)
             check_real_clock()
             started = time.perf_counter()
+            unchanged = unchanged_streams(recorder, expected)
+            ended = time.perf_counter()
+            if not unchanged:
+                raise AssertionError("an unchanged stream was not its cassette's bytes")
+            # the whole way, as a stream that differs takes it (on the same stream)
+            whole_started = time.perf_counter()
             actual = recorder.cassette()
             built = time.perf_counter()
-            difference = compare(expected, actual)
-            ended = time.perf_counter()
+            difference = compare(parsed, actual)
+            whole_ended = time.perf_counter()
             if difference is not None:
                 raise AssertionError(
                     "an unchanged stream did not compare equal:\n" + "\n".join(difference)
@@ -108,7 +126,8 @@ def compare_overhead(n: int, rounds: int) -> dict[str, Any]:
             if _round:
                 streams.append(stream_seconds)
                 works.append(ended - started)
-                compares.append(ended - built)
+                wholes.append(whole_ended - whole_started)
+                compares.append(whole_ended - built)
             last = recorder
         frames = len(last.sessions[0].frames)
         steps = _steps(last, rounds)
@@ -123,6 +142,8 @@ def compare_overhead(n: int, rounds: int) -> dict[str, Any]:
         "cassette_bytes": size,
         "stream_seconds": stream,
         "work_seconds": work,
+        "whole_seconds": statistics.median(wholes),
+        "whole_ratio": statistics.median(wholes) / stream,
         "compare_seconds": statistics.median(compares),
         "load_seconds": statistics.median(loads),
         "ratio": work / stream,

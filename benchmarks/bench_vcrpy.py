@@ -271,8 +271,10 @@ def pytest_configure(config):
     hygiene, plugin = mod("crewstream_testing._pytest_hygiene"), mod("crewstream_testing.plugin")
     _wrap(cassette.Cassette, "load", "cassette load")
     binding.load_for_compare = _timed("cassette load", binding.load_for_compare)
-    _wrap(recorder.Recorder, "cassette", "compare: normalize, redact, encode")
+    _wrap(recorder.Recorder, "cassette", "compare: normalize, encode (redact if bytes differ)")
+    _wrap(recorder.Recorder, "plain_stream_lines", "compare: normalize, encode (redact if bytes differ)")
     binding.compare = _timed("compare: bytes (and diff)", binding.compare)
+    binding.unchanged_streams = _timed("compare: bytes (and diff)", binding.unchanged_streams)
     for name in ("start", "finish", "stop", "close_abandoned"):
         _wrap(binding.CassetteBinding, name, "binding")
     _wrap(recorder.Recorder, "capture", "binding")
@@ -452,7 +454,7 @@ def _cassette_bytes(project: Project) -> dict[str, int]:
 
 PART_NAMES = (
     "cassette load",
-    "compare: normalize, redact, encode",
+    "compare: normalize, encode (redact if bytes differ)",
     "compare: bytes (and diff)",
     "clock",
     "hermetic isolation",

@@ -555,11 +555,15 @@ def _details_compare(r: dict[str, Any]) -> list[str]:
     out = [
         f"A {r['chunks']:,}-chunk FakeLLM call ({r['frames']:,} frames) consumed through "
         "`llm.stream_events(...)` as a test does (emission counter and event context reset "
-        "each round, as `CrewaiIsolation` does per test), then compared with its cassette as "
-        "compare mode does: `recorder.cassette()` (normalize, redact, encode once) and "
-        "`diff.compare(expected, actual)` (the stream lines' bytes first; parsed and diffed "
-        "only on a mismatch). A: consuming the stream; B: crewstream's work on it, in the same "
-        "round. Loading the cassette (once per test, by the LLM tape) is timed apart.",
+        "each round, as `CrewaiIsolation` does per test), then checked against its cassette as "
+        "compare mode does (`CassetteBinding.finish`): `binding.unchanged_streams`, the new "
+        "stream lines normalized and encoded, compared with the file's bytes "
+        "(`binding.load_for_compare` read them at `start()`, frame lines unparsed). Equal bytes "
+        "mean the stream holds nothing the cassette does not, and nothing is written or shown, "
+        "so the redactor does not run; a stream whose bytes differ (a secret the cassette holds "
+        "redacted among them) takes the whole way: `recorder.cassette()` (normalize, encode, "
+        "redact, view) and `diff.compare`. A: consuming the stream; B: crewstream's work on it, "
+        "in the same round. Loading the cassette (once per test, by the LLM tape) is timed apart.",
         "",
         "| A median | B median | ratio B/A | per-round ratios | rounds | target |",
         "|---|---|---|---|---|---|",
@@ -572,10 +576,17 @@ def _details_compare(r: dict[str, Any]) -> list[str]:
         + f"; the byte comparison itself {r['compare_seconds'] * 1000:.2f} ms; loading the "
         f"{r['cassette_bytes']:,}-byte cassette {_s(r['load_seconds'])}. "
         "normalize: the frame lines from the session's StreamFrames (normalize.py); encode: "
-        "every line once (cassette.encode_lines); redact: `Redactor.redact_lines` screening "
-        "those bytes, re-encoding only the lines it changes; view: the Frames of "
-        "`Cassette.from_lines`.",
+        "every line once (line_encoding.encode_lines); these two are B. Only the whole way: "
+        "redact, `Redactor.redact_lines` screening those bytes, re-encoding only the lines it "
+        "changes; view, the Frames of `Cassette.from_lines`.",
     ]
+    if "whole_seconds" in r:
+        out += [
+            "",
+            f"The whole way on the same rounds, for reference (what a stream whose bytes differ "
+            f"costs before its difference is described): {_s(r['whole_seconds'])}, "
+            f"{r['whole_ratio']:.1%} of the stream's time.",
+        ]
     if measured:
         out += [
             "",

@@ -169,6 +169,23 @@ def load_for_compare(path: Path) -> Cassette:
         return _FramesUnread(path).read(_file_bytes(path))
 
 
+def unchanged_streams(recorder: Recorder, expected: Cassette | None) -> bool:
+    """Compare mode's first check: the new streams' lines, normalized, are the cassette's bytes.
+
+    They are compared before redaction (``Recorder.plain_stream_lines``): equal
+    bytes mean the streams hold nothing the file does not, and nothing is
+    written or shown, so the redactor need not run. A difference (a secret the
+    file holds redacted among them) goes the whole way: redacted, compared,
+    described. Not with a ``crewstream_redact`` hook, which may change any line.
+    What a rule added since recording would redact in the file is
+    ``crewstream scrub --check``'s to find, not a replay's.
+    """
+    if expected is None or recorder.redactor.hook is not None:
+        return False
+    old = expected.stream_lines()
+    return bool(old) and recorder.plain_stream_lines() == old
+
+
 @dataclass
 class CassetteBinding:
     """A test's recorder, cassette path and record mode.
@@ -416,6 +433,8 @@ class CassetteBinding:
         return None
 
     def _write_or_compare(self) -> str:
+        if not records_misses(self.mode) and unchanged_streams(self.recorder, self.expected):
+            return "matched"
         actual = self.recorder.cassette()
         if not actual.streams and not actual.llm_calls:
             return "idle"

@@ -241,7 +241,25 @@ class Recorder:
             ),
         )
 
+    def plain_stream_lines(self) -> list[bytes]:
+        """The ``stream``, ``frame`` and ``end`` lines' bytes, normalized but not redacted.
+
+        Compare mode's first check (``binding.unchanged_streams``): when these are
+        the cassette's own bytes, the streams hold nothing the cassette does not,
+        and an unchanged replay writes and shows nothing, so the redactor need not
+        run. Kept nowhere; when ``cassette()`` is current, its (redacted) lines.
+        """
+        built = self._built
+        if built is not None and built[0] == self._state():
+            return built[1].stream_lines()
+        with collector_paused():
+            return encode_lines(self._line_dicts(calls=False)[1:])
+
     def _build(self) -> Cassette:
+        return Cassette.from_lines(*_redacted(self.redactor, self._line_dicts()))
+
+    def _line_dicts(self, *, calls: bool = True) -> list[dict[str, Any]]:
+        """The cassette's lines, normalized and not yet redacted (``calls``: with the LLM calls)."""
         normalizer = self.normalizer()
         taken = [
             [] if recording.chunked else list(recording.session.frames)
@@ -276,9 +294,9 @@ class Recorder:
                     else {k: normalizer.text(v) for k, v in error.items()},
                 }
             )
-        for index, call in enumerate(self.llm_calls):
+        for index, call in enumerate(self.llm_calls if calls else ()):
             lines.append({**normalizer.value(call), "kind": "llm_call", "index": index})
-        return Cassette.from_lines(*_redacted(self.redactor, lines))
+        return lines
 
     @property
     def streams(self) -> list[StreamRecord]:
