@@ -19,7 +19,9 @@ pytest process:
 Both tools record once with the server up; the server is then stopped, and
 the replays run interleaved over ``rounds`` rounds (A B, then B A). A test's
 time is pytest's own setup + call + teardown durations, the first repetition
-of each process dropped (it pays one-time imports). Every replay is checked
+of each process dropped (it pays one-time imports); before each test, outside
+those phases, a full ``gc.collect()`` on every side, so that no test pays for
+a collection of the garbage its predecessors left. Every replay is checked
 against the live run: normalized frames and result equal, else the benchmark
 fails. Also measured: a 20-test module's whole process time and cassette bytes.
 Every side runs with crewai's telemetry off (``QUIET_ENV``, what crewstream's plugin sets).
@@ -60,6 +62,13 @@ def pytest_sessionstart(session):
     # one-time costs out of the measured tests: crewai, a first Flow, the provider
     import bench_app
     bench_app.warm()
+
+
+def pytest_runtest_logstart(nodeid, location):
+    # before the timed phases, on every side: each test starts with no garbage of the last
+    # one pending, so no test pays a full collection of what its predecessors left
+    import gc
+    gc.collect()
 
 
 @pytest.hookimpl(hookwrapper=True)
@@ -690,7 +699,11 @@ def details_vcrpy(r: dict[str, Any]) -> list[str]:
         "once with the server up; the server is then shut down and the replays run "
         f"interleaved (A B C, then C B A) over {r['rounds']} rounds of {r['reps']} tests. A "
         "test's time is pytest's setup + call + teardown, the first test of each process "
-        "dropped (it pays one-time imports). Every replay's normalized frames and result "
+        "dropped (it pays one-time imports); before each test, outside those phases, a full "
+        "`gc.collect()` on every side, so that no test pays for collecting what the tests "
+        "before it left (without it, per-test times were bimodal, e.g. 76-152 ms for one "
+        "case, and the medians flipped between the modes from run to run). Every replay's "
+        "normalized frames and result "
         "are checked equal to the live run's, else the benchmark fails.",
         "",
         "| stream | crewstream | vcrpy | limit | crewstream / vcrpy | crewstream / limit | "
