@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 
 import pytest
+from crewstream_support import INNER_INI
 
 from crewstream_testing import Cassette
 
@@ -66,7 +67,7 @@ def test_ids_differing_only_in_punctuation_get_their_own_cassettes(
 def test_same_named_modules_in_two_packages_keep_apart_under_a_cassette_dir(
     inner: pytest.Pytester,
 ) -> None:
-    inner.makeini("[pytest]\ncrewstream_cassette_dir = recorded\n")
+    inner.makeini(INNER_INI + "crewstream_cassette_dir = recorded\n")
     for package in ("api", "ui"):
         directory = inner.path / "suite" / package
         directory.mkdir(parents=True)
