@@ -63,8 +63,9 @@ def _steps(recorder: Recorder, rounds: int) -> dict[str, float]:
     """
     session = recorder.sessions[0]
     frames = list(session.frames)
-    header = recorder.cassette().header()
-    opening = {"kind": "stream", "name": None, "source": "llm", "stream": 0}
+    # the header and stream lines as the cassette has them; the frame lines as the
+    # normalizer makes them (the view's line_dicts() would give them unsorted)
+    header, opening = recorder.cassette().line_dicts()[:2]
     lines = [header, opening, *recorder.normalizer().normalize_lines([frames])[0]]
 
     encoded = encode_lines(lines)
