@@ -254,9 +254,9 @@ class _Reader:
         self.cut_off = False
         self.end_of_streams = 0
         # Frame lines become Frames in their StreamRecord; or, when a caller sets made (playback),
-        # make_frame(values) in made[stream]: values in _LINE_KEYS order, of exactly the types
-        # ENVELOPE_RULES names unless the stream is in unchecked
-        self.make_frame: Callable[[Sequence[Any]], Any] = _frame_of
+        # make_frame(values, data) in made[stream]: values in _LINE_KEYS order (the parsed data
+        # apart), of exactly the types ENVELOPE_RULES names unless the stream is in unchecked
+        self.make_frame: Callable[[Sequence[Any], dict[str, Any]], Any] = _frame_of
         self.made: list[list[Any]] | None = None
         self.unchecked: set[int] = set()
 
@@ -308,15 +308,19 @@ class _Reader:
         """Lines 2 and on: a well-formed frame line of the open stream on the fast path, any other through ``line``.
 
         The fast path makes the same checks as ``line`` -> ``parse`` -> ``frame``
-        (a JSON object, not too deep, its kind, its stream, known keys, the
-        envelope's exact types) inline, in one loop; a line failing any of them
-        is read again by ``line``, which finds the problem and names it. Most of
-        a cassette's lines are frames, and the calls per line were a third of
-        reading one (docs/benchmarks.md, row 3).
+        (a JSON object, its kind, its stream, known keys, the envelope's exact
+        types, not too deep) in one loop: msgspec checks the envelope in C and
+        orjson parses the data (``line_decoding``). A line failing any of them is
+        read again by ``line``, which finds the problem and names it. Most of a
+        cassette's lines are frames, and the checks in Python were a third of
+        reading one (docs/benchmarks.md, rows 3 and 11).
         """
-        loads, decode_error = orjson.loads, orjson.JSONDecodeError
-        line_values, good_types, strings = _FRAME_LINE_FIELDS, _FRAME_LINE_TYPES, _STRINGS
-        size, depth, containers = len(_FRAME_KEYS), MAX_DEPTH, _CONTAINERS
+        from msgspec.structs import astuple
+
+        from crewstream_testing.line_decoding import DECODE_ERRORS, frame_line_decoder
+
+        decode, loads, errors = frame_line_decoder(_LINE_KEYS), orjson.loads, DECODE_ERRORS
+        depth = MAX_DEPTH
         make = self.make_frame
         append: Any = None
         open_stream: int | None = None
@@ -324,27 +328,23 @@ class _Reader:
             raw = lines[number - 1]
             if append is not None:
                 try:
-                    record = loads(raw)
-                    # every key of a frame line, in sorted order (KeyError: one is absent,
-                    # TypeError: no JSON object)
-                    values = line_values(record)
-                except (decode_error, KeyError, TypeError):
+                    values = astuple(decode(raw))
+                    text = bytes(values[1])
+                    data = loads(text)
+                except errors:
                     values = None
                 if (
                     values is not None
-                    and len(record) == size
-                    and tuple(map(type, values)) in good_types
-                    and values[3] == "frame"
                     and values[8] == open_stream
-                    and strings.issuperset(map(type, values[4]))
-                    # data holding no list or object nests 2 deep; a line with them is
-                    # walked when it has more brackets than the depth allowed
+                    and type(data) is dict
+                    # data with no bracket but its own nests 2 deep; any other line with
+                    # fewer brackets than the depth allowed cannot nest deeper either
                     and (
-                        containers.isdisjoint(map(type, values[1].values()))
-                        or not (raw.count(b"{") + raw.count(b"[") > depth and too_deep(record))
+                        (text.find(b"{", 1) < 0 and b"[" not in text)
+                        or raw.count(b"{") + raw.count(b"[") <= depth
                     )
                 ):
-                    append(make(values))
+                    append(make(values, data))
                     continue
             self.line(number, raw)
             open_stream = self.open_stream
@@ -496,7 +496,7 @@ class _Reader:
             if problem:
                 raise self.fail(number, problem, "fix the frame by hand or " + RERECORD)
             self.unchecked.add(index)
-        self.frames_of(index).append(self.make_frame(values))
+        self.frames_of(index).append(self.make_frame(values, values[1]))
 
     def end(self, number: int, record: dict[str, Any]) -> None:
         index = self.expect_index(number, record)
@@ -533,7 +533,6 @@ _LINE_KEYS = tuple(sorted(_FRAME_KEYS))
 stream, timestamp, type, version."""
 _NO_IDX = ("kind", "stream")  # what a chunk line holds besides the chunk
 _STRINGS = frozenset({str})
-_CONTAINERS = frozenset({dict, list})
 _FRAME_LINE_FIELDS = operator.itemgetter(*_LINE_KEYS)
 _FRAME_LINE_TYPES = frozenset(
     itertools.product(
@@ -548,8 +547,9 @@ _FRAME_LINE_TYPES = frozenset(
 int. A namespace's parts are checked apart (str)."""
 
 
-def _frame_of(values: Sequence[Any]) -> Frame:
-    # what Frame.from_dict builds from the values of a checked line, without checking them again
+def _frame_of(values: Sequence[Any], data: dict[str, Any]) -> Frame:
+    # what Frame.from_dict builds from the values of a checked line, without checking them
+    # again; data apart (the fast path's values hold it unparsed)
     return Frame(
         values[2],
         values[10],
@@ -559,7 +559,7 @@ def _frame_of(values: Sequence[Any]) -> Frame:
         values[9],
         values[5],
         values[6],
-        values[1],
+        data,
         values[11] or DEFAULT_VERSION,
     )
 

@@ -46,8 +46,9 @@ def load_frame_fields(path: str | os.PathLike[str]) -> tuple[Cassette, list[Fram
     return cassette, reader.made, reader.unchecked
 
 
-def _fields_of(values: Sequence[Any]) -> dict[str, Any]:
-    # a frame line's values (cassette._LINE_KEYS: sorted key order) as FRAME_FIELDS
+def _fields_of(values: Sequence[Any], data: dict[str, Any]) -> dict[str, Any]:
+    # a frame line's values (cassette._LINE_KEYS: sorted key order) as FRAME_FIELDS, the
+    # parsed data apart
     return {
         "id": values[2],
         "seq": values[7],
@@ -57,5 +58,5 @@ def _fields_of(values: Sequence[Any]) -> dict[str, Any]:
         "timestamp": values[9],
         "parent_id": values[5],
         "previous_id": values[6],
-        "data": values[1],
+        "data": data,
     }

@@ -130,7 +130,7 @@ def test_a_frame_the_reader_did_not_find_exact_marks_its_stream_unchecked() -> N
         pass
 
     reader = _Reader(None)
-    reader.make_frame = tuple
+    reader.make_frame = lambda values, data: (*values, data)
     reader.made = []
     reader.line(1, LINES[0])
     reader.line(2, LINES[1])
