@@ -1,11 +1,13 @@
 """A recorded stream rebuilt as a live crewai session: real ``StreamFrame`` objects, crewai's gating.
 
 The session is crewai's own ``StreamSession`` / ``AsyncStreamSession``, built
-with its public constructor over a generator of ours, exactly as crewai builds
-it over its worker's queue; projections, ``interleave``, ``close()`` /
-``aclose()`` and ``is_exhausted`` are therefore crewai's code. The one private
-hook is ``_set_result`` (crewai's own generators call it when the run ends);
-it is used in ``_deliver_result`` only.
+with its public constructor over an iterator of ours (a generator; with no
+fault set, the frames' own list iterator chained to the ending), exactly as
+crewai builds it over its worker's queue; projections, ``interleave``,
+``close()`` / ``aclose()`` and ``is_exhausted`` are therefore crewai's code.
+The private hooks are crewai's own: ``_set_result`` (its generators call it
+when the run ends; used in ``_deliver_result`` only) and ``_on_cleanup`` (its
+``close()`` calls it; a session closed mid-stream gets its result there).
 
 Outcomes, as crewai's sessions behave (docs/contract-facts.md, "Result gating"):
 a recorded result is set when the consumer reads past the last frame, or when a
@@ -326,6 +328,15 @@ def faulted(
             deliver()
 
 
+def _ended(error_of: Callable[[], BaseException | None], deliver: Callable[[], None]) -> Iterator[Any]:
+    """What ``faulted`` does after the last item when no fault is set: the error, or the ending."""
+    error = error_of()
+    if error is not None:
+        raise error
+    deliver()
+    yield from ()
+
+
 async def afaulted(
     items: list[Any],
     faults: Faults,
@@ -395,13 +406,25 @@ def make_session(
 
     # a sync close() waits for the run, so a closed session still gets the result;
     # aclose() cancels it, so only a stream read to its end has one (afaulted)
-    iterate = afaulted if asynchronous else faulted
-    items: Any = iterate(frames, faults, ending.exception, deliver, _shifted)
-    session: Any = (
-        AsyncStreamSession(async_iterator=items)
-        if asynchronous
-        else StreamSession(sync_iterator=items)
-    )
+    if asynchronous:
+        session: Any = AsyncStreamSession(
+            async_iterator=afaulted(frames, faults, ending.exception, deliver, _shifted)
+        )
+    elif faults.active:
+        session = StreamSession(
+            sync_iterator=faulted(frames, faults, ending.exception, deliver, _shifted)
+        )
+    else:
+        # no fault: crewai's session reads the frames' own list iterator, then the ending,
+        # with no generator of ours stepping per frame (docs/benchmarks.md, row 11)
+        rest = iter(frames)
+        session = StreamSession(sync_iterator=chain(rest, _ended(ending.exception, deliver)))
+
+        def closed() -> None:  # crewai's close() calls it: a chain has no close()
+            if operator.length_hint(rest) < len(frames):  # it had started, as faulted's finally
+                deliver()
+
+        session._on_cleanup = closed
     holder.append(session)
     _playback_sessions.add(session)
     return session
