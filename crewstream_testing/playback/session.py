@@ -328,7 +328,9 @@ def faulted(
             deliver()
 
 
-def _ended(error_of: Callable[[], BaseException | None], deliver: Callable[[], None]) -> Iterator[Any]:
+def _ended(
+    error_of: Callable[[], BaseException | None], deliver: Callable[[], None]
+) -> Iterator[Any]:
     """What ``faulted`` does after the last item when no fault is set: the error, or the ending."""
     error = error_of()
     if error is not None:
