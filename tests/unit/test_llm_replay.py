@@ -6,6 +6,7 @@ import asyncio
 import json
 import secrets
 import socket
+import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -579,18 +580,33 @@ def test_the_tape_replays_the_parsed_cassette_it_is_handed(tmp_path: Path) -> No
     assert LLMTape.for_mode("none").replay is True  # no cassette in mode none: every call misses
 
 
-def test_a_miss_message_shows_the_live_prompt_redacted(tmp_path: Path) -> None:
+def _not_uuid_shaped(hex32: str) -> str:
+    # uuid4 hex (version 4 at index 12) is normalized to <uuid:N> before redaction, as on record
+    return hex32[:12] + "0" + hex32[13:]
+
+
+@pytest.mark.parametrize(
+    ("pasted", "shown"),
+    [
+        ("sk-live-" + _not_uuid_shaped(secrets.token_hex(16)), "'my key is <redacted>'"),
+        # uuid-shaped tail: the normalizer takes it first (the cassette would hold the same)
+        ("sk-live-" + uuid.uuid4().hex, "'my key is sk-live-<id>'"),
+    ],
+    ids=["secret", "uuid-shaped-secret"],
+)
+def test_a_miss_message_shows_the_live_prompt_redacted(
+    tmp_path: Path, pasted: str, shown: str
+) -> None:
     path = tmp_path / "cassette.jsonl"
     with taped("all", path, tmp_path) as (recorder, _):
         Recordable(["answer"]).call("the question")
     recorder.save(path)
-    pasted = "sk-live-" + secrets.token_hex(16)
     with taped("none", path, tmp_path) as (_, tape), pytest.raises(CassetteMissError) as raised:
         Recordable([]).call(f"my key is {pasted}")
     message = str(raised.value)
     assert pasted not in message
     assert "    user: 'my key is <redacted:1>'\n" in message
-    assert "    messages.0.content: 'the question' -> 'my key is <redacted>'\n" in message
+    assert f"    messages.0.content: 'the question' -> {shown}\n" in message
     assert tape.misses == [raised.value]
 
 
