@@ -247,6 +247,15 @@ def render(results: dict[str, Any]) -> str:
             lines += ["Not measured: " + ("not run" if result is None else result["error"]), ""]
             continue
         lines += DETAILS[row.key](result)
+        measured = result.get("measured")
+        if measured:  # spliced into a page a full run wrote, maybe on another machine
+            lines += [
+                "",
+                f"Measured on its own (`benchmarks/run.py --rows {row.number} --update`): "
+                f"{measured['date']}, commit {measured['commit']}, CPU {machine['cpu']} "
+                f"(`nproc` {machine['nproc']}), load average {measured['load'][0]:.2f} before "
+                "(a busy machine slows both sides alike; the ratio is what is compared).",
+            ]
         lines.append("")
     return "\n".join(lines).rstrip() + "\n"
 
@@ -553,7 +562,6 @@ def _details_quiet(r: dict[str, Any]) -> list[str]:
 
 
 def _details_compare(r: dict[str, Any]) -> list[str]:
-    measured = r.get("measured")
     out = [
         f"A {r['chunks']:,}-chunk FakeLLM call ({r['frames']:,} frames) consumed through "
         "`llm.stream_events(...)` as a test does (emission counter and event context reset "
@@ -588,13 +596,6 @@ def _details_compare(r: dict[str, Any]) -> list[str]:
             f"The whole way on the same rounds, for reference (what a stream whose bytes differ "
             f"costs before its difference is described): {_s(r['whole_seconds'])}, "
             f"{r['whole_ratio']:.1%} of the stream's time.",
-        ]
-    if measured:
-        out += [
-            "",
-            f"Measured on its own (`benchmarks/run.py --rows 8 --update`): {measured['date']}, "
-            f"commit {measured['commit']}, load average {measured['load'][0]:.2f} before "
-            "(a busy machine slows both sides alike; the ratio is what is compared).",
         ]
     return out
 

@@ -236,6 +236,30 @@ def test_update_replaces_only_the_rows_run(quick_run: tuple[dict[str, Any], str,
     assert splice(without, page, [9]) == page
 
 
+def test_a_row_measured_on_its_own_says_when_where_and_on_what(
+    quick_run: tuple[dict[str, Any], str, str],
+) -> None:
+    # a row spliced into a page a full run wrote (maybe on another machine) carries its own stamp
+    import copy
+
+    from benchmarks.report import render
+
+    results = copy.deepcopy(quick_run[0])
+    results["rows"]["snapshot_diff"]["measured"] = {
+        "date": "2026-12-05 12:46 UTC",
+        "commit": "abc1234",
+        "load": [0.4, 0.5, 0.6],
+    }
+    page = render(results)
+    section = page[page.index("## 5. ") : page.index("## 6. ")]
+    assert (
+        "Measured on its own (`benchmarks/run.py --rows 5 --update`): 2026-12-05 12:46 UTC, "
+        f"commit abc1234, CPU {results['machine']['cpu']} (`nproc` {results['machine']['nproc']}), "
+        "load average 0.40 before"
+    ) in section
+    assert page.count("Measured on its own") == 1
+
+
 def test_unknown_row_is_refused(tmp_path: Path) -> None:
     # an output of its own: a run that wrongly went ahead must never rewrite docs/benchmarks.md
     with pytest.raises(SystemExit) as raised:
