@@ -150,29 +150,31 @@ def _request(request: Any) -> str | None:
 
 
 def _chunks(chunks: Any) -> str | None:
+    # a call may hold thousands of chunks: a chunk's path is only spelled out for a problem
     if type(chunks) is not list:
         return _must("chunks", "a list", chunks)
     for n, chunk in enumerate(chunks):
-        path = f"chunks[{n}]"
         if type(chunk) is not dict:
-            return _must(path, "an object", chunk)
-        if chunk.get("kind") not in _CHUNK_KINDS:
-            return _must(
-                f"{path}.kind", "one of " + ", ".join(map(repr, _CHUNK_KINDS)), chunk.get("kind")
-            )
+            return _must(f"chunks[{n}]", "an object", chunk)
+        kind = chunk.get("kind")
+        if kind not in _CHUNK_KINDS:
+            return _must(f"chunks[{n}].kind", "one of " + ", ".join(map(repr, _CHUNK_KINDS)), kind)
         if chunk.get("call_type") not in _CALL_TYPES:
             return _must(
-                f"{path}.call_type", "null, 'llm_call' or 'tool_call'", chunk.get("call_type")
+                f"chunks[{n}].call_type", "null, 'llm_call' or 'tool_call'", chunk.get("call_type")
             )
-        problem = _fields(chunk, path, {"text": (str,), "response_id": (_NONE, str)})
-        if problem:
-            return problem
+        if type(chunk.get("text")) is not str or type(chunk.get("response_id")) not in _NONE_STR:
+            return _fields(chunk, f"chunks[{n}]", _CHUNK_FIELDS)
         tool_call = chunk.get("tool_call")
-        if chunk["kind"] == "tool_call" or tool_call is not None:
-            problem = _tool_call(tool_call, f"{path}.tool_call")
+        if kind == "tool_call" or tool_call is not None:
+            problem = _tool_call(tool_call, f"chunks[{n}].tool_call")
             if problem:
                 return problem
     return None
+
+
+_NONE_STR = (_NONE, str)
+_CHUNK_FIELDS: dict[str, tuple[type, ...]] = {"text": (str,), "response_id": _NONE_STR}
 
 
 def _tool_runs(runs: Any) -> str | None:
@@ -280,14 +282,23 @@ def json_problem(raw: bytes, message: str, *, first: bool, last: bool) -> tuple[
 
 
 def too_deep(value: Any, limit: int = MAX_DEPTH) -> bool:
-    """Whether ``value`` nests deeper than ``limit`` (walked without recursion)."""
-    stack: list[tuple[Any, int]] = [(value, 0)]
-    while stack:
-        item, depth = stack.pop()
-        if depth > limit:
-            return True
-        if isinstance(item, dict):
-            stack.extend((v, depth + 1) for v in item.values() if isinstance(v, dict | list))
-        elif isinstance(item, list):
-            stack.extend((v, depth + 1) for v in item if isinstance(v, dict | list))
-    return False
+    """Whether ``value`` nests deeper than ``limit`` (walked level by level, without recursion).
+
+    Each level is the containers found in the one before it, gathered by one
+    comprehension: an ``llm_call`` line's thousands of chunk objects cost a
+    type check each, not a stack entry.
+    """
+    level: list[Any] = [value] if type(value) in _CONTAINERS else []
+    for _depth in range(limit + 1):
+        if not level:
+            return False
+        level = [
+            item
+            for container in level
+            for item in (container.values() if type(container) is dict else container)
+            if type(item) in _CONTAINERS
+        ]
+    return bool(level)
+
+
+_CONTAINERS = (dict, list)

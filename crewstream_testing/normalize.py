@@ -90,6 +90,11 @@ and uuid4 hex without dashes; found inside any string."""
 _PROVIDER_ID_HINTS = ("chatcmpl-", "msg_", "resp_", "call_", "toolu_", "tooluse_")
 _ISO_RE = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?(Z|[+-]\d\d:\d\d)?")
 _PLACEHOLDER_RE = re.compile(r"<[a-z]+:\d+>|#\d+")
+_SHORTEST_VOLATILE = 19
+"""``text()`` changes no string shorter than this that holds no ``0x``: a uuid or a
+provider id is 20 characters or more, an ISO date-time 19."""
+_KEYED = REFERENCE_KEYS | WALL_CLOCK_KEYS | frozenset(ID_KINDS) | {"id"}
+"""Keys whose string values ``value()`` normalizes by the key, whatever their length."""
 
 FrameHook = Callable[[dict[str, Any], "NormalizeContext"], None]
 
@@ -259,7 +264,11 @@ class Normalizer:
             for envelope in stream:
                 fid = envelope[0]
                 if fid not in frame_ids:
-                    frame_ids[fid] = fid if _PLACEHOLDER_RE.fullmatch(fid) else f"#{len(frame_ids)}"
+                    frame_ids[fid] = (
+                        fid
+                        if fid[:1] in "#<" and _PLACEHOLDER_RE.fullmatch(fid)
+                        else f"#{len(frame_ids)}"
+                    )
         self._known.clear()  # new frame ids may turn a <uuid:N> into a #N
         self._namespaces.clear()
         return [
@@ -277,10 +286,12 @@ class Normalizer:
         # string objects on every frame.)
         known = self._known
         value = self.value
-        out: dict[str, Any] = dict.fromkeys(data)  # the data's key order, every value None
+        out: dict[str, Any] = dict(data)  # the data's key order; Nones and plain text stay
         # the values that are not None, picked out without a Python step per key
         for key, item in compress(data.items(), map(is_not, data.values(), repeat(None))):
             if type(item) is str:
+                if len(item) < _SHORTEST_VOLATILE and key not in _KEYED and "0x" not in item:
+                    continue  # what text() returns unchanged: a chunk's text, mostly
                 pair = (key, item)
                 done = known.get(pair)
                 if done is None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import orjson
 import pytest
@@ -285,3 +286,22 @@ def test_envelope_problem_is_the_one_envelope_check(
     record: dict[str, object], problem: str | None
 ) -> None:
     assert envelope_problem(record) == problem
+
+
+def test_the_depth_limit_is_exact_for_objects_and_lists() -> None:
+    from crewstream_testing.line_problems import MAX_DEPTH, too_deep
+
+    def nested(depth: int, wide: int = 0) -> Any:
+        value: Any = 1
+        for level in range(depth):
+            value = {"a": value, "b": [{}] * wide} if level % 2 else [value, *range(wide)]
+        return value
+
+    # depth 0 is the line's own object; the limit counts the containers below it
+    assert not too_deep(nested(MAX_DEPTH + 1))
+    assert too_deep(nested(MAX_DEPTH + 2))
+    # many containers; the innermost object's list of objects goes one level deeper
+    assert not too_deep(nested(MAX_DEPTH, wide=50))
+    assert too_deep(nested(MAX_DEPTH + 1, wide=50))
+    assert not too_deep("a scalar") and not too_deep([])
+    assert too_deep([[[]]], limit=1) and not too_deep([[]], limit=1)

@@ -281,3 +281,30 @@ def test_chunk_frame_data_keeps_value_types_and_numbers_ids_in_the_datas_order()
     assert fast[0][9]["data"]["chunk"] == "id <uuid:1>"
     datas_of = [id(line["data"]) for line in fast[0]]
     assert len(set(datas_of)) == len(datas_of)  # each line owns its data (hooks edit it)
+
+
+def test_short_strings_are_normalized_by_their_key_and_by_what_they_hold() -> None:
+    # top-level strings shorter than any volatile value are kept as they are, unless
+    # their key names what they are or they hold an address: each case at the boundary
+    data = {
+        "chunk": "w1 ",  # kept
+        "call_id": "abc",  # a short id under an id key: a placeholder all the same
+        "started_event_id": "e",  # a reference to no frame of the cassette
+        "started_at": "soon",  # a wall-clock key
+        "id": "2026-05-01T10:00:00",  # 19 characters: a date-time, whatever the key
+        "note": "at 0x7f3a",  # an address in 9 characters
+        "short": "0123456789abcdef01",  # 18 characters of hex: kept
+        "model": "gpt-4o-mini",  # kept
+    }
+    out = normalize([frame("a", "llm_stream_chunk", "llm", data=data)])[0]
+    assert out.data == {
+        "chunk": "w1 ",
+        "call_id": "<call:1>",
+        "started_event_id": "<ext:1>",
+        "started_at": "<time>",
+        "id": "<time>",
+        "note": "at 0x<addr>",
+        "short": "0123456789abcdef01",
+        "model": "gpt-4o-mini",
+    }
+    assert list(out.data) == list(data)  # the data's own key order
