@@ -308,3 +308,66 @@ def test_short_strings_are_normalized_by_their_key_and_by_what_they_hold() -> No
         "model": "gpt-4o-mini",
     }
     assert list(out.data) == list(data)  # the data's own key order
+
+
+def test_provider_ids_are_found_as_the_single_regex_of_before_found_them() -> None:
+    # The provider-id search is two passes now (prefixed ids where a prefix occurs, uuid4
+    # hex in strings of 32 characters or more); the one combined regex it replaced is the
+    # reference: same placeholders, same numbering, on strings mixing every shape.
+    import re
+
+    from hypothesis import assume, given, settings
+    from hypothesis import strategies as st
+
+    from crewstream_testing.normalize import _ADDR_RE, _UUID_RE
+
+    combined = re.compile(
+        r"\b(?:(chatcmpl-|msg_|resp_)|(call_|toolu_))[A-Za-z0-9]{16,}\b"
+        r"|\b(tooluse_)[A-Za-z0-9_-]{16,}(?![A-Za-z0-9_-])"
+        r"|\b[0-9a-f]{12}4[0-9a-f]{3}[89ab][0-9a-f]{15}\b"
+    )
+
+    def reference(text: str) -> str:
+        counters: dict[str, int] = {}
+        seen: dict[str, str] = {}
+
+        def sub(match: re.Match[str]) -> str:
+            kind = (
+                "response"
+                if match.group(1)
+                else "toolcall"
+                if match.group(2) or match.group(3)
+                else "uuid"
+            )
+            found = match.group(0)
+            if found not in seen:
+                counters[kind] = counters.get(kind, 0) + 1
+                seen[found] = f"<{kind}:{counters[kind]}>"
+            return seen[found]
+
+        return combined.sub(sub, text)
+
+    hexes = st.text("0123456789abcdef", min_size=15, max_size=34)
+    uuid4_hex = st.builds(
+        lambda a, b, c, d: f"{a}4{b}{c}{d}",
+        st.text("0123456789abcdef", min_size=12, max_size=12),
+        st.text("0123456789abcdef", min_size=3, max_size=3),
+        st.sampled_from("89ab"),
+        st.text("0123456789abcdef", min_size=15, max_size=15),
+    )
+    prefixed = st.builds(
+        lambda prefix, body: prefix + body,
+        st.sampled_from(["chatcmpl-", "msg_", "resp_", "call_", "toolu_", "tooluse_"]),
+        st.text("abcXYZ0189_-", min_size=10, max_size=24),
+    )
+    pieces = st.one_of(uuid4_hex, prefixed, hexes, st.sampled_from([" ", "-", "_", "x", "<", "é"]))
+
+    @settings(max_examples=400, deadline=None)
+    @given(st.lists(pieces, max_size=8))
+    def check(parts: list[str]) -> None:
+        text = "".join(parts)
+        # only the provider-id step acting: no dashed uuid or address made by chance
+        assume(not _UUID_RE.search(text) and not _ADDR_RE.search(text))
+        assert Normalizer().text(text) == reference(text)
+
+    check()
