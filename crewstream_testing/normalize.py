@@ -140,7 +140,7 @@ class Normalizer:
         self._counters: dict[str, int] = {}
         self._t0: float | None = None
         self._known: dict[tuple[str, str], Any] = {}
-        self._last_instant: tuple[datetime | None, float] = (None, 0.0)
+        self._last_offset: tuple[datetime | None, float] = (None, 0.0)
         self._namespaces: dict[tuple[str, ...], list[str]] = {}
 
     # -- placeholders -----------------------------------------------------------
@@ -230,24 +230,30 @@ class Normalizer:
             return None
         if self.timestamps == "zero":
             return 0.0
+        # frames on the virtual clock share their instant, each in a datetime of its own:
+        # the offset of the last one is handed back for an equal one (same zone and fold)
+        last, offset = self._last_offset
+        if value is last or (
+            last is not None
+            and type(value) is type(last)
+            and value == last
+            and value.tzinfo is last.tzinfo
+            and value.fold == last.fold
+        ):
+            return offset
+        seconds: float
         if isinstance(value, int | float):
-            seconds: float = value
+            seconds = value
         elif isinstance(value, datetime):
-            # frames on the virtual clock share their timestamp: one conversion per instant
-            last = self._last_instant[0]
-            if last is not None and (
-                value is last
-                or (value == last and value.tzinfo is last.tzinfo and value.fold == last.fold)
-            ):
-                seconds = self._last_instant[1]
-            else:
-                seconds = value.timestamp()
-                self._last_instant = (value, seconds)
+            seconds = value.timestamp()
         else:
             seconds = _seconds(value)
         if self._t0 is None:
             self._t0 = seconds
-        return round(seconds - self._t0, 6)
+        offset = round(seconds - self._t0, 6)
+        if isinstance(value, datetime):
+            self._last_offset = (value, offset)
+        return offset
 
     def normalize_streams(self, streams: Sequence[Iterable[Any]]) -> list[list[Frame]]:
         """Normalize several streams of one cassette; returns new Frames, inputs untouched."""

@@ -371,3 +371,26 @@ def test_provider_ids_are_found_as_the_single_regex_of_before_found_them() -> No
         assert Normalizer().text(text) == reference(text)
 
     check()
+
+
+def test_datetime_timestamps_are_offsets_whichever_object_or_zone_holds_them() -> None:
+    from datetime import datetime, timedelta, timezone
+
+    start = datetime(2026, 5, 1, 10, 0, tzinfo=timezone.utc)
+    paris = timezone(timedelta(hours=2))
+    stamps = [
+        start,
+        datetime(2026, 5, 1, 10, 0, tzinfo=timezone.utc),  # equal, another object
+        start.astimezone(paris),  # the same instant in another zone
+        start + timedelta(seconds=1.5),
+        datetime(2026, 5, 1, 12, 0, 1, 500000, tzinfo=paris),  # equal to the one before
+        start,  # back to the first instant
+        start.replace(tzinfo=None) + timedelta(seconds=2),  # naive: the local zone's reading
+    ]
+    frames = [
+        {"id": f"f{i}", "type": "t", "channel": "flow", "timestamp": stamp}
+        for i, stamp in enumerate(stamps)
+    ]
+    got = [line["timestamp"] for line in Normalizer().normalize_lines([frames])[0]]
+    naive = round(stamps[-1].timestamp() - start.timestamp(), 6)
+    assert got == [0.0, 0.0, 0.0, 1.5, 1.5, 0.0, naive]
