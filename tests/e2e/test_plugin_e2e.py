@@ -284,3 +284,37 @@ def test_a_corrupt_cassette_fails_with_the_message_alone(project: pytest.Pyteste
     result.stdout.fnmatch_lines([f"crewstream: {path}:3: *"])
     assert "crewstream_testing/" not in result.stdout.str()
     assert "Traceback" not in result.stdout.str()
+
+
+def test_each_test_gets_an_empty_crewai_storage_directory_of_its_own(
+    inner: pytest.Pytester,
+) -> None:
+    # crewai writes its memory and flow state under CREWAI_STORAGE_DIR: each test gets a new,
+    # empty one under pytest's basetemp, and the variable is back as it was after the test
+    inner.makepyfile(
+        test_storage="""
+import os
+from pathlib import Path
+
+import pytest
+
+SEEN = []
+BEFORE = os.environ.get("CREWAI_STORAGE_DIR")
+
+
+@pytest.mark.parametrize("n", range(3))
+def test_storage(n, crewstream_hermetic, tmp_path_factory):
+    storage = Path(os.environ["CREWAI_STORAGE_DIR"])
+    assert storage.is_dir() and not any(storage.iterdir())
+    assert storage.is_relative_to(tmp_path_factory.getbasetemp())
+    (storage / "flow_state.db").write_text("left by test %d" % n)
+    SEEN.append(storage)
+
+
+def test_all_apart():
+    assert len(set(SEEN)) == 3
+    assert os.environ.get("CREWAI_STORAGE_DIR") == BEFORE
+"""
+    )
+    result = inner.runpytest("-p", "no:cacheprovider", "-p", "no:randomly")
+    result.assert_outcomes(passed=4)
