@@ -67,6 +67,9 @@ def _silent(*args: Any, **kwargs: Any) -> None:
     """Stands in for crewai's console printing while a test runs."""
 
 
+_NO_HANDLERS: frozenset[Any] = frozenset()
+
+
 class CrewaiIsolation:
     """Isolates crewai's process-wide state for the duration of one test."""
 
@@ -124,12 +127,17 @@ class CrewaiIsolation:
         with bus._rwlock.r_locked():
             current_sync: dict[Any, frozenset[Any]] = dict(bus._sync_handlers)
             current_async: dict[Any, frozenset[Any]] = dict(bus._async_handlers)
-        for event_type, handlers in current_sync.items():
-            for handler in handlers - self._saved_sync.get(event_type, frozenset()):
-                bus.off(event_type, handler)
-        for event_type, handlers in current_async.items():
-            for handler in handlers - self._saved_async.get(event_type, frozenset()):
-                bus.off(event_type, handler)
+        # crewai replaces an event type's frozenset when its handlers change: the same
+        # object as at start() means no handler was added to that type
+        for current, saved in (
+            (current_sync, self._saved_sync),
+            (current_async, self._saved_async),
+        ):
+            for event_type, handlers in current.items():
+                before = saved.get(event_type, _NO_HANDLERS)
+                if handlers is not before:
+                    for handler in handlers - before:
+                        bus.off(event_type, handler)
         for event_type, handler in self._muted:
             bus.register_handler(event_type, handler)
         self._muted.clear()

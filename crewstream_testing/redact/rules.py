@@ -291,12 +291,17 @@ def credential_values(
     environ: Mapping[str, str], min_length: int = DEFAULT_MIN_LENGTH
 ) -> dict[str, str]:
     """Secret environment values mapped to their variable's name (never print the keys)."""
+    # every test's Redactor reads the environment: the names are judged once a process
     found: dict[str, str] = {}
     for name in sorted(environ):
-        value = environ[name]
-        if len(value) >= min_length and not is_boring(value) and looks_like_credential_name(name):
-            found.setdefault(value, name)
+        if _credential_name(name):
+            value = environ[name]
+            if len(value) >= min_length and not is_boring(value):
+                found.setdefault(value, name)
     return found
+
+
+_credential_name = functools.lru_cache(maxsize=4096)(looks_like_credential_name)
 
 
 # -- assignments inside text ---------------------------------------------------------------------
