@@ -1,5 +1,6 @@
 """pytest glue of cassette hygiene: ``--crewstream-unused`` / ``--crewstream-prune``, cassette
-collisions at collection, and which tests the network guard covers.
+collisions at collection, which tests the network guard covers, and each test's crewai
+isolation (its storage directory).
 
 A plugin object the crewstream plugin registers when one of the flags is
 given; the bookkeeping itself is ``hygiene.CassetteUsage``. Tests are
@@ -14,7 +15,7 @@ import contextlib
 import os
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
@@ -22,6 +23,9 @@ from crewstream_testing.errors import CrewstreamError, CrewstreamUsageError
 from crewstream_testing.files import ALLOW_DIRS_KEY, cassette_path, confine
 from crewstream_testing.hygiene import CassetteUsage
 from crewstream_testing.kinds import resolve_mode
+
+if TYPE_CHECKING:
+    from crewstream_testing.hermetic import CrewaiIsolation
 
 CREWSTREAM_FIXTURES = frozenset({"stream_recorder", "fake_llm", "crewstream_snapshot"})
 """A test asking for one of these (or marked ``crewstream``) uses crewstream."""
@@ -218,3 +222,27 @@ def derived_cassette(item: pytest.Item, cassette: str | None) -> Path | None:
     if cassette is not None or "stream_recorder" not in getattr(item, "fixturenames", ()):
         return None
     return resolve_cassette(item, None)
+
+
+_STORAGE_ROOT = pytest.StashKey[Path]()
+"""The session's parent of every test's crewai storage directory (under pytest's basetemp)."""
+
+
+def crewai_isolation(
+    config: pytest.Config, tmp_path_factory: pytest.TempPathFactory
+) -> CrewaiIsolation:
+    """crewai isolated for one test, with a new, empty storage directory of its own.
+
+    One numbered ``crewai-storage`` directory per session (``mktemp``: it lists the
+    basetemp and moves a symlink, about 0.3 ms), then a ``mkdtemp`` in it per test
+    (about 25 µs), removed with the basetemp by pytest's retention policy.
+    """
+    import tempfile
+
+    from crewstream_testing.hermetic import CrewaiIsolation
+
+    root = config.stash.get(_STORAGE_ROOT, None)
+    if root is None:
+        root = config.stash[_STORAGE_ROOT] = tmp_path_factory.mktemp("crewai-storage")
+    storage = Path(tempfile.mkdtemp(prefix="test-", dir=root))
+    return CrewaiIsolation(storage, quiet=bool(config.getini("crewstream_quiet")))

@@ -282,11 +282,11 @@ def json_problem(raw: bytes, message: str, *, first: bool, last: bool) -> tuple[
 
 
 def too_deep(value: Any, limit: int = MAX_DEPTH) -> bool:
-    """Whether ``value`` nests deeper than ``limit`` (walked level by level, without recursion).
+    """Whether ``value`` (as orjson parses it: exact dicts and lists) nests deeper than ``limit``.
 
-    Each level is the containers found in the one before it, gathered by one
-    comprehension: an ``llm_call`` line's thousands of chunk objects cost a
-    type check each, not a stack entry.
+    Walked level by level, without recursion: each level is the containers found
+    in the one before it, gathered by one comprehension, so an ``llm_call`` line's
+    thousands of chunk objects cost a type check each, not a stack entry.
     """
     level: list[Any] = [value] if type(value) in _CONTAINERS else []
     for _depth in range(limit + 1):

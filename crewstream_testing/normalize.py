@@ -198,7 +198,7 @@ class Normalizer:
                 value = _PREFIXED_ID_RE.sub(self._sub_prefixed_id, value)
             if len(value) >= 32:
                 value = _HEX_ID_RE.sub(self._sub_hex_id, value)
-        if len(value) >= 19 and value[4:5] == "-" and _ISO_RE.fullmatch(value):
+        if len(value) >= _SHORTEST_VOLATILE and value[4:5] == "-" and _ISO_RE.fullmatch(value):
             return WALL_CLOCK_PLACEHOLDER
         return value
 

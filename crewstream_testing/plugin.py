@@ -58,8 +58,6 @@ SETTINGS: tuple[tuple[str, str, Any, str], ...] = (
 _BINDING: pytest.StashKey[CassetteBinding] = pytest.StashKey()
 _CALL_FAILED = pytest.StashKey[bool]()
 _HELPERS = pytest.StashKey[list[Any]]()
-_STORAGE_ROOT = pytest.StashKey[Path]()
-"""The session's parent of every test's crewai storage directory (under pytest's basetemp)."""
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -155,28 +153,10 @@ def crewstream_hermetic(
     if not (request.config.getini("crewstream_hermetic") if hermetic is None else hermetic):
         yield
         return
-    from crewstream_testing.hermetic import CrewaiIsolation
+    from crewstream_testing._pytest_hygiene import crewai_isolation
 
-    with CrewaiIsolation(
-        _storage_dir(request.config, tmp_path_factory),
-        quiet=bool(request.config.getini("crewstream_quiet")),
-    ):
+    with crewai_isolation(request.config, tmp_path_factory):
         yield
-
-
-def _storage_dir(config: pytest.Config, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A new, empty crewai storage directory for one test.
-
-    One numbered ``crewai-storage`` directory per session (``mktemp``: it lists the
-    basetemp and moves a symlink, about 0.3 ms), then a ``mkdtemp`` in it per test
-    (about 25 µs), removed with the basetemp by pytest's retention policy.
-    """
-    import tempfile
-
-    root = config.stash.get(_STORAGE_ROOT, None)
-    if root is None:
-        root = config.stash[_STORAGE_ROOT] = tmp_path_factory.mktemp("crewai-storage")
-    return Path(tempfile.mkdtemp(prefix="test-", dir=root))
 
 
 def cassette_of(item: pytest.Item, options: MarkerOptions, warn: bool = False) -> Path:
