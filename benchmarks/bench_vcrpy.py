@@ -281,7 +281,7 @@ def pytest_configure(config):
     _wrap(cassette.Cassette, "load", "cassette load")
     binding.load_for_compare = _timed("cassette load", binding.load_for_compare)
     _wrap(recorder.Recorder, "cassette", "compare: normalize, encode (redact if bytes differ)")
-    _wrap(recorder.Recorder, "plain_stream_lines", "compare: normalize, encode (redact if bytes differ)")
+    _wrap(recorder.Recorder, "plain_stream_lines_are", "compare: normalize, encode (redact if bytes differ)")
     binding.compare = _timed("compare: bytes (and diff)", binding.compare)
     binding.unchanged_streams = _timed("compare: bytes (and diff)", binding.unchanged_streams)
     for name in ("start", "finish", "stop", "close_abandoned"):

@@ -172,7 +172,7 @@ def load_for_compare(path: Path) -> Cassette:
 def unchanged_streams(recorder: Recorder, expected: Cassette | None) -> bool:
     """Compare mode's first check: the new streams' lines, normalized, are the cassette's bytes.
 
-    They are compared before redaction (``Recorder.plain_stream_lines``): equal
+    They are compared before redaction (``Recorder.plain_stream_lines_are``): equal
     bytes mean the streams hold nothing the file does not, and nothing is
     written or shown, so the redactor need not run. A difference (a secret the
     file holds redacted among them) goes the whole way: redacted, compared,
@@ -183,7 +183,7 @@ def unchanged_streams(recorder: Recorder, expected: Cassette | None) -> bool:
     if expected is None or recorder.redactor.hook is not None:
         return False
     old = expected.stream_lines()
-    return bool(old) and recorder.plain_stream_lines() == old
+    return bool(old) and recorder.plain_stream_lines_are(old)
 
 
 @dataclass

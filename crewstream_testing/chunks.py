@@ -165,13 +165,15 @@ def chunk_lines(normalizer: Normalizer, chunks: Any, stream_index: int) -> list[
             data["input"] = source_input
         if repeat:
             data["repeat"] = True
+        # normalized in the chunk's own key order (placeholders number by first appearance)
         line: dict[str, Any] = {
             key: value(item, key) if isinstance(item, str | dict) else item
             for key, item in data.items()
         }
         line["kind"] = "chunk"
         line["stream"] = stream_index
-        lines.append(line)
+        # the keys in sorted order, as the file holds them (Recorder.plain_stream_lines_are)
+        lines.append({key: line[key] for key in sorted(line)})
     return lines
 
 

@@ -264,7 +264,8 @@ class Normalizer:
 
         Frames may be crewai StreamFrames, contract dicts or Frames; each comes
         back as the dict the cassette writer encodes (``kind`` ``frame``,
-        ``stream`` its stream's index). Inputs are untouched.
+        ``stream`` its stream's index), its keys in sorted order, as the file
+        holds them. Inputs are untouched.
         """
         read = [[_envelope(frame) for frame in stream] for stream in streams]
         frame_ids = self._frame_ids
@@ -415,7 +416,8 @@ def _checked(line: dict[str, Any], stream_index: int, frame_index: int) -> dict[
     line["version"] = line.get("version") or DEFAULT_VERSION
     for key in ("seq", "timestamp", "parent_id", "previous_id"):
         line.setdefault(key, None)
-    return line
+    # the keys in sorted order, as every frame line comes out of normalize_lines
+    return {key: line[key] for key in sorted(line)}
 
 
 def _frame_view(line: dict[str, Any]) -> Frame:

@@ -38,7 +38,7 @@ from crewstream_testing.clock import VirtualClock
 from crewstream_testing.errors import CrewstreamUsageError
 from crewstream_testing.frames import Frame, infer_source
 from crewstream_testing.kinds import CLOCKS, SOURCES
-from crewstream_testing.line_encoding import encode_lines
+from crewstream_testing.line_encoding import encode_lines, encodes_to
 from crewstream_testing.normalize import FrameHook, Normalizer
 from crewstream_testing.redact.redactor import Redactor
 from crewstream_testing.runtime import collector_paused, crewai_version
@@ -255,6 +255,18 @@ class Recorder:
         with collector_paused():
             return encode_lines(self._line_dicts(calls=False)[1:])
 
+    def plain_stream_lines_are(self, expected: Sequence[bytes]) -> bool:
+        """Whether ``plain_stream_lines()`` would be ``expected``'s bytes, line for line.
+
+        Compare mode's check, without splitting the encoded lines apart
+        (``line_encoding.encodes_to``).
+        """
+        built = self._built
+        if built is not None and built[0] == self._state():
+            return built[1].stream_lines() == list(expected)
+        with collector_paused():
+            return encodes_to(self._line_dicts(calls=False)[1:], expected)
+
     def _build(self) -> Cassette:
         return Cassette.from_lines(*_redacted(self.redactor, self._line_dicts()))
 
@@ -272,12 +284,13 @@ class Recorder:
             frames = taken[index]
             chunked = recording.chunked
             outcome, result, error = (output_outcome if chunked else _outcome)(recording.session)
+            # every line's keys in sorted order, as the file holds them (plain_stream_lines_are)
             lines.append(
                 {
                     "kind": "stream",
-                    "stream": index,
-                    "source": recording.source or infer_source(frames, recording.session),
                     "name": recording.name,
+                    "source": recording.source or infer_source(frames, recording.session),
+                    "stream": index,
                 }
             )
             lines.extend(frame_lines[index])
@@ -285,13 +298,13 @@ class Recorder:
                 lines.extend(chunk_lines(normalizer, recording.session, index))
             lines.append(
                 {
-                    "kind": "end",
-                    "stream": index,
-                    "outcome": outcome,
-                    "result": normalizer.value(result),
                     "error": None
                     if error is None
                     else {k: normalizer.text(v) for k, v in error.items()},
+                    "kind": "end",
+                    "outcome": outcome,
+                    "result": normalizer.value(result),
+                    "stream": index,
                 }
             )
         for index, call in enumerate(self.llm_calls if calls else ()):

@@ -96,3 +96,23 @@ def test_nothing_to_compare_with_is_not_unchanged(tmp_path: Path) -> None:
     empty = Cassette()
     empty.save(tmp_path / "empty.jsonl")
     assert unchanged_streams(recorder, load_for_compare(tmp_path / "empty.jsonl")) is False
+
+
+def test_the_lines_compared_are_built_with_their_keys_sorted(tmp_path: Path) -> None:
+    """``encodes_to`` encodes each line in its own key order: every line must come sorted."""
+
+    def reordering(line: dict[str, Any], context: Any) -> None:
+        # a crewstream_normalize_frame hook that rebuilds the line, its keys reversed
+        items = list(line.items())[::-1]
+        line.clear()
+        line.update(items)
+
+    for frame_hooks in ([], [reordering]):
+        path = tmp_path / f"{len(frame_hooks)}.jsonl"
+        first = recorded(["one ", "two"])
+        first.frame_hooks = list(frame_hooks)
+        first.save(path)
+        again = recorded(["one ", "two"])
+        again.frame_hooks = list(frame_hooks)
+        assert again.plain_stream_lines_are(again.plain_stream_lines())
+        assert unchanged_streams(again, load_for_compare(path)) is True
