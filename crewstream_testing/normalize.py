@@ -25,7 +25,7 @@ import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime
 from itertools import compress, repeat
-from operator import attrgetter, is_not
+from operator import attrgetter, is_not, itemgetter
 from typing import Any
 
 from crewstream_testing.frames import DEFAULT_VERSION, ENVELOPE_FIELDS, Frame, envelope_problem
@@ -93,6 +93,8 @@ _HEX_ID_RE = re.compile(r"\b[0-9a-f]{12}4[0-9a-f]{3}[89ab][0-9a-f]{15}\b")
 """uuid4 hex without dashes, found inside any string of 32 characters or more."""
 _ISO_RE = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?(Z|[+-]\d\d:\d\d)?")
 _PLACEHOLDER_RE = re.compile(r"<[a-z]+:\d+>|#\d+")
+_LONG_TEXT = 256
+"""``text()`` keeps what it made of a string this long or longer (``Normalizer._texts``)."""
 _SHORTEST_VOLATILE = 19
 """``text()`` changes no string shorter than this that holds no ``0x``: a uuid or a
 provider id is 20 characters or more, an ISO date-time 19."""
@@ -142,6 +144,9 @@ class Normalizer:
         self._known: dict[tuple[str, str], Any] = {}
         self._last_offset: tuple[datetime | None, float] = (None, 0.0)
         self._namespaces: dict[tuple[str, ...], list[str]] = {}
+        self._texts: dict[str, str] = {}
+        """Long texts normalized, by value: what text() gives does not change until new frame
+        ids arrive (a uuid may then be a frame's), when it is cleared."""
 
     # -- placeholders -----------------------------------------------------------
     def placeholder(self, kind: str, value: str) -> str:
@@ -187,6 +192,16 @@ class Normalizer:
         if kind is not None and value:
             ordinal = self._frame_ids.get(value)
             return ordinal if ordinal is not None else self.placeholder(kind, value)
+        if len(value) >= _LONG_TEXT:
+            # a model's whole reply comes again in its call's last frame, the method's and the
+            # flow's, and the stream's result: searched once (a 29 KB reply: 0.3 ms a search)
+            done = self._texts.get(value)
+            if done is None:
+                done = self._texts[value] = self._text(value)
+            return done
+        return self._text(value)
+
+    def _text(self, value: str) -> str:
         if len(value) >= 20 and "-" in value and _UUID_RE.search(value):
             value = _UUID_RE.sub(self._sub_uuid, value)
         if "0x" in value:
@@ -267,7 +282,7 @@ class Normalizer:
         ``stream`` its stream's index), its keys in sorted order, as the file
         holds them. Inputs are untouched.
         """
-        read = [[_envelope(frame) for frame in stream] for stream in streams]
+        read = [_envelopes(stream) for stream in streams]
         frame_ids = self._frame_ids
         for stream in read:
             for envelope in stream:
@@ -280,6 +295,7 @@ class Normalizer:
                     )
         self._known.clear()  # new frame ids may turn a <uuid:N> into a #N
         self._namespaces.clear()
+        self._texts.clear()
         return [
             [self._line(envelope, s, i) for i, envelope in enumerate(stream)]
             for s, stream in enumerate(read)
@@ -296,8 +312,9 @@ class Normalizer:
         known = self._known
         value = self.value
         out: dict[str, Any] = dict(data)  # the data's key order; Nones and plain text stay
-        # the values that are not None, picked out without a Python step per key
-        for key, item in compress(data.items(), map(is_not, data.values(), repeat(None))):
+        # the keys of the values that are not None, picked out without a Python step per key
+        for key in compress(data, map(is_not, data.values(), repeat(None))):
+            item = data[key]
             if type(item) is str:
                 if len(item) < _SHORTEST_VOLATILE and key not in _KEYED and "0x" not in item:
                     continue  # what text() returns unchanged: a chunk's text, mostly
@@ -359,9 +376,18 @@ _Envelope = tuple[str, str, str, Any, list[str], Any, Any, Any, dict[str, Any], 
 _LINE_KEYS = frozenset((*ENVELOPE_FIELDS, "kind", "stream"))
 
 
-_read_envelope = attrgetter(
-    "id", "type", "channel", "seq", "namespace", "timestamp", "parent_id", "previous_id", "data"
+_ENVELOPE_NAMES = (
+    "id",
+    "type",
+    "channel",
+    "seq",
+    "namespace",
+    "timestamp",
+    "parent_id",
+    "previous_id",
+    "data",
 )
+_read_envelope = attrgetter(*_ENVELOPE_NAMES)
 """A frame's envelope fields but its version, in _Envelope order (a Frame's or a StreamFrame's)."""
 
 
@@ -380,6 +406,46 @@ def _envelope(frame: Any) -> _Envelope:
 
 _VERSION_FIELD: dict[type, bool | None] = {}
 """Per StreamFrame class: has a ``version`` field (a model's), has none, or None: ask each frame."""
+
+
+def _envelopes(frames: Iterable[Any]) -> list[_Envelope]:
+    """The envelopes of a stream's frames (``_envelope`` of each).
+
+    A stream of crewai StreamFrames of one class without a ``version`` field is
+    read from each frame's ``__dict__``, where pydantic keeps a model's fields:
+    one C-level lookup of nine keys a frame, not nine attribute lookups through
+    the class. Any other stream, or a frame missing a field there, is read
+    frame by frame.
+    """
+    frames = list(frames)
+    classes = set(map(type, frames))
+    if len(classes) == 1:
+        cls = classes.pop()
+        if cls not in _VERSION_FIELD:
+            _envelope(frames[0])  # registers a StreamFrame class (or raises for no frame)
+        if _VERSION_FIELD.get(cls) is False and _fields_in_dict(cls):
+            try:
+                return [(*_read_dict(frame.__dict__), DEFAULT_VERSION) for frame in frames]
+            except (KeyError, AttributeError):
+                pass
+    return [_envelope(frame) for frame in frames]
+
+
+_read_dict = itemgetter(*_ENVELOPE_NAMES)
+_DICT_READ: dict[type, bool] = {}
+
+
+def _fields_in_dict(cls: type) -> bool:
+    """Whether ``cls`` is a pydantic model whose envelope fields are plain fields, read from ``__dict__``."""
+    known = _DICT_READ.get(cls)
+    if known is None:
+        fields = getattr(cls, "model_fields", None)
+        known = _DICT_READ[cls] = (
+            isinstance(fields, Mapping)
+            and all(name in fields for name in _ENVELOPE_NAMES)
+            and not any(hasattr(cls, name) for name in _ENVELOPE_NAMES)
+        )
+    return known
 
 
 def _stream_frame_envelope(frame: Any, cls: type) -> _Envelope:

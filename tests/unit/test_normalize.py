@@ -394,3 +394,69 @@ def test_datetime_timestamps_are_offsets_whichever_object_or_zone_holds_them() -
     got = [line["timestamp"] for line in Normalizer().normalize_lines([frames])[0]]
     naive = round(stamps[-1].timestamp() - start.timestamp(), 6)
     assert got == [0.0, 0.0, 0.0, 1.5, 1.5, 0.0, naive]
+
+
+def test_a_long_text_normalized_once_is_what_each_search_would_give(monkeypatch: Any) -> None:
+    """A reply repeated in several frames and the result is searched once per frame-id state."""
+    import importlib
+
+    module = importlib.import_module(
+        "crewstream_testing.normalize"
+    )  # the package's normalize() shadows it
+
+    reply = (
+        f"ran {STATE} at 2026-05-01T10:00:00Z with chatcmpl-AbCdEfGhIjKlMnOpQrSt and "
+        + "word " * 80
+        + "0x7f3a9b2c deadbeefdead4aaa8aaadeadbeefdead"
+    )
+    assert len(reply) >= module._LONG_TEXT
+
+    def run() -> tuple[Any, ...]:
+        normalizer = Normalizer()
+        before = normalizer.text(reply)  # no frame ids yet: the state id is a <uuid:N>
+        lines = normalizer.normalize_lines(
+            [
+                [
+                    frame("a", "llm_call_completed", data={"response": reply}),
+                    frame(STATE, "method_execution_finished", data={"result": reply}),
+                    frame("c", "flow_finished", data={"result": reply, "note": reply[:300]}),
+                ]
+            ]
+        )
+        return before, lines, normalizer.value({"result": reply}), normalizer.text(reply)
+
+    cached = run()
+    monkeypatch.setattr(module, "_LONG_TEXT", 10**9)  # every text searched every time
+    assert cached == run()
+    before, lines, end, again = cached
+    assert before.startswith("ran <uuid:1> at")
+    # after the frame ids arrive, the state id is frame #1 wherever the reply is, the cache cleared
+    datas = [line["data"] for line in lines[0]]
+    assert (
+        datas[0]["response"] == datas[1]["result"] == datas[2]["result"] == end["result"] == again
+    )
+    assert again.startswith("ran #1 at") and "<response:1>" in again and "0x<addr>" in again
+    assert again.endswith("<uuid:2>")
+
+
+def test_crewai_stream_frames_read_from_their_fields_as_dicts_are(warm_crewai: None) -> None:
+    """A stream of StreamFrames is read from each model's fields at once; mixed streams frame by frame."""
+    from datetime import datetime, timezone
+
+    from crewai.types.streaming import StreamFrame
+
+    dicts = [
+        frame("f1", "flow_started", seq=1, data={"flow_id": STATE}),
+        frame("f2", "llm_stream_chunk", "llm", seq=2, parent_id="f1", data={"call_id": CALL}),
+        frame("f3", "flow_finished", seq=3, previous_id="f2", data={"result": "ok"}),
+    ]
+    for d in dicts:
+        d["timestamp"] = datetime(2026, 5, 1, 10, tzinfo=timezone.utc)
+    models = [StreamFrame(**d) for d in dicts]
+    expected = Normalizer().normalize_lines([dicts])
+    assert Normalizer().normalize_lines([models]) == expected
+    assert Normalizer().normalize_lines([[models[0], dicts[1], models[2]]]) == expected
+    assert (
+        Normalizer().normalize_lines([[StreamFrame.model_construct(**d) for d in dicts]])
+        == expected
+    )
