@@ -27,7 +27,7 @@ from benchmarks.timing import check_real_clock, repeat, timed
 from crewstream_testing.binding import load_for_compare, unchanged_streams
 from crewstream_testing.cassette import Cassette
 from crewstream_testing.diff import compare
-from crewstream_testing.line_encoding import encode_lines
+from crewstream_testing.line_encoding import encode_lines, encodes_to
 from crewstream_testing.llm.fake import FakeReply, reply
 from crewstream_testing.recorder import Recorder
 
@@ -58,17 +58,19 @@ def _stream(script: FakeReply) -> tuple[Recorder, float]:
 def _steps(recorder: Recorder, rounds: int) -> dict[str, float]:
     """Median seconds of each step on one recorded stream's frame lines.
 
-    normalize and encode are ``unchanged_streams``' steps; redact and view are
-    the rest of ``cassette()``, taken only by a stream whose bytes differ.
+    normalize and match are ``unchanged_streams``' steps; encode, redact and view
+    are ``cassette()``'s, taken only by a stream whose bytes differ.
     """
     session = recorder.sessions[0]
     frames = list(session.frames)
     # the header and stream lines as the cassette has them; the frame lines as the
     # normalizer makes them (the view's line_dicts() would give them unsorted)
-    header, opening = recorder.cassette().line_dicts()[:2]
+    header, opening = ({k: d[k] for k in sorted(d)} for d in recorder.cassette().line_dicts()[:2])
     lines = [header, opening, *recorder.normalizer().normalize_lines([frames])[0]]
 
     encoded = encode_lines(lines)
+    if not encodes_to(lines, encoded):  # the lines come sorted, as the recorder builds them
+        raise AssertionError("encodes_to does not match encode_lines on the benchmark's lines")
 
     def redact() -> Any:
         # a fresh list each time: the redactor replaces the lines it changes in it
@@ -80,6 +82,9 @@ def _steps(recorder: Recorder, rounds: int) -> dict[str, float]:
                 lambda: timed(lambda: recorder.normalizer().normalize_lines([frames])),
                 rounds=rounds,
             )
+        ),
+        "match": statistics.median(
+            repeat(lambda: timed(lambda: encodes_to(lines, encoded)), rounds=rounds)
         ),
         "redact": statistics.median(repeat(lambda: timed(redact), rounds=rounds)),
         "encode": statistics.median(

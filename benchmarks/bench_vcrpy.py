@@ -280,10 +280,10 @@ def pytest_configure(config):
     hygiene, plugin = mod("crewstream_testing._pytest_hygiene"), mod("crewstream_testing.plugin")
     _wrap(cassette.Cassette, "load", "cassette load")
     binding.load_for_compare = _timed("cassette load", binding.load_for_compare)
-    _wrap(recorder.Recorder, "cassette", "compare: normalize, encode (redact if bytes differ)")
-    _wrap(recorder.Recorder, "plain_stream_lines_are", "compare: normalize, encode (redact if bytes differ)")
-    binding.compare = _timed("compare: bytes (and diff)", binding.compare)
-    binding.unchanged_streams = _timed("compare: bytes (and diff)", binding.unchanged_streams)
+    _wrap(recorder.Recorder, "cassette", "compare: normalize, encode, match the bytes (redact if they differ)")
+    _wrap(recorder.Recorder, "plain_stream_lines_are", "compare: normalize, encode, match the bytes (redact if they differ)")
+    binding.compare = _timed("compare: the rest (a diff if bytes differ)", binding.compare)
+    binding.unchanged_streams = _timed("compare: the rest (a diff if bytes differ)", binding.unchanged_streams)
     for name in ("start", "finish", "stop", "close_abandoned"):
         _wrap(binding.CassetteBinding, name, "binding")
     _wrap(recorder.Recorder, "capture", "binding")
@@ -463,8 +463,8 @@ def _cassette_bytes(project: Project) -> dict[str, int]:
 
 PART_NAMES = (
     "cassette load",
-    "compare: normalize, encode (redact if bytes differ)",
-    "compare: bytes (and diff)",
+    "compare: normalize, encode, match the bytes (redact if they differ)",
+    "compare: the rest (a diff if bytes differ)",
     "clock",
     "hermetic isolation",
     "network guard",

@@ -567,7 +567,7 @@ def _details_compare(r: dict[str, Any]) -> list[str]:
         "`llm.stream_events(...)` as a test does (emission counter and event context reset "
         "each round, as `CrewaiIsolation` does per test), then checked against its cassette as "
         "compare mode does (`CassetteBinding.finish`): `binding.unchanged_streams`, the new "
-        "stream lines normalized and encoded, compared with the file's bytes "
+        "stream lines normalized, encoded and matched with the file's bytes "
         "(`binding.load_for_compare` read them at `start()`, frame lines unparsed). Equal bytes "
         "mean the stream holds nothing the cassette does not, and nothing is written or shown, "
         "so the redactor does not run; a stream whose bytes differ (a secret the cassette holds "
@@ -585,10 +585,12 @@ def _details_compare(r: dict[str, Any]) -> list[str]:
         + ", ".join(f"{k} {v:.1f}" for k, v in r["steps_us_per_frame"].items())
         + f"; the byte comparison itself {r['compare_seconds'] * 1000:.2f} ms; loading the "
         f"{r['cassette_bytes']:,}-byte cassette {_s(r['load_seconds'])}. "
-        "normalize: the frame lines from the session's StreamFrames (normalize.py); encode: "
-        "every line once (line_encoding.encode_lines); these two are B. Only the whole way: "
-        "redact, `Redactor.redact_lines` screening those bytes, re-encoding only the lines it "
-        "changes; view, the Frames of `Cassette.from_lines`.",
+        "normalize: the frame lines from the session's StreamFrames (normalize.py); match: "
+        "the lines encoded in one `orjson.dumps` per 2,048 and compared with the file's lines "
+        "joined the same way, not split apart (line_encoding.encodes_to); these two are B. "
+        "Only the whole way: encode, every line once (line_encoding.encode_lines); redact, "
+        "`Redactor.redact_lines` screening those bytes, re-encoding only the lines it changes; "
+        "view, the Frames of `Cassette.from_lines`.",
     ]
     if "whole_seconds" in r:
         out += [
