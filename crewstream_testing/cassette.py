@@ -209,12 +209,13 @@ class Cassette:
         raw = self._valid_raw()
         if raw is not None:
             return raw[0][1 : raw[1]]
-        lines = encode_lines(self.line_dicts())
+        dicts = self.line_dicts()
+        # the llm_call lines come last; their bytes start with their first key in sorted
+        # order ("chunks"), not "kind": they are found by their kind
         end = next(
-            (n for n, line in enumerate(lines) if line.startswith(b'{"kind":"llm_call"')),
-            len(lines),
+            (n for n, line in enumerate(dicts) if line.get("kind") == "llm_call"), len(dicts)
         )
-        return lines[1:end]
+        return encode_lines(dicts[1:end])
 
     def dumps(self) -> bytes:
         """The whole cassette as bytes (newline-terminated lines)."""

@@ -159,6 +159,8 @@ def test_a_loaded_cassette_keeps_the_bytes_of_its_stream_lines(tmp_path: Path) -
     assert loaded.stream_lines() == lines[1:5]
     assert lines[5].startswith(b'{"chunks":[],"index":0,"kind":"llm_call"')
     assert sample().stream_lines() == lines[1:5]
+    # a cassette built in memory, its llm_call line encoded now, keys sorted ("chunks" first)
+    assert cassette.stream_lines() == lines[1:5]
 
 
 def test_compare_is_none_for_the_same_streams_whatever_the_header_and_llm_calls(
