@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from operator import attrgetter
 from typing import Any, Protocol, TypeGuard
 
 from crewstream_testing.kinds import Source
@@ -262,12 +263,18 @@ def _field(frame: Any, name: str) -> Any:
     return frame.get(name) if isinstance(frame, Mapping) else getattr(frame, name, None)
 
 
-def _fields(frames: Sequence[Any], name: str) -> list[Any]:
-    # one field of every frame; frames of one class (the usual case) read without a check each
-    kinds = set(map(type, frames))
-    if len(kinds) == 1 and not issubclass(next(iter(kinds)), Mapping):
-        return [getattr(frame, name, None) for frame in frames]
-    return [_field(frame, name) for frame in frames]
+def _holds(frames: Sequence[Any], name: str, value: str, one_class: bool) -> bool:
+    """Whether a frame's field ``name`` is ``value`` (stops at the first that is).
+
+    ``one_class``: the frames are of one class and no mapping (the usual case),
+    read with no Python step a frame.
+    """
+    if one_class:
+        try:
+            return value in map(attrgetter(name), frames)
+        except AttributeError:  # an object without the field: None, as _field reads it
+            pass
+    return any(_field(frame, name) == value for frame in frames)
 
 
 def infer_source(frames: Sequence[Any], session: object | None = None) -> Source:
@@ -285,9 +292,11 @@ def infer_source(frames: Sequence[Any], session: object | None = None) -> Source
         return "astream"
     if not frames:
         return "unknown"
-    if "conversation_turn_started" in _fields(frames, "type"):
+    kinds = set(map(type, frames))
+    one_class = len(kinds) == 1 and not issubclass(next(iter(kinds)), Mapping)
+    if _holds(frames, "type", "conversation_turn_started", one_class):
         return "turn"
-    has_flow = "flow" in _fields(frames, "channel")
+    has_flow = _holds(frames, "channel", "flow", one_class)
     if _field(frames[0], "channel") == "llm" and not has_flow:
         return "llm"
     if has_flow or session is not None:

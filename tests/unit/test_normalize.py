@@ -244,6 +244,18 @@ def test_infer_source_is_one_rule_for_frames_and_sessions() -> None:
     assert infer_source(custom) == "unknown"
     assert infer_source(custom, StreamSession()) == "flow"
     assert infer_source(llm, AsyncStreamSession()) == "astream"
+    # the same as objects of one class (read field by field at once), and one lacking a field
+    objects = [Frame.from_dict(f) for f in llm]
+    assert infer_source(objects) == "llm"
+    assert infer_source([Frame.from_dict(f) for f in turn]) == "turn"
+
+    class Loose:
+        def __init__(self, **fields: Any) -> None:
+            self.__dict__.update(fields)
+
+    loose = [Loose(channel="llm", type="llm_call_started"), Loose(type="x"), Loose(channel="flow")]
+    assert infer_source(loose) == "flow"
+    assert infer_source(loose[:2]) == "llm"
 
 
 def test_chunk_frame_data_keeps_value_types_and_numbers_ids_in_the_datas_order() -> None:
