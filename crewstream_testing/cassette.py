@@ -42,6 +42,7 @@ from crewstream_testing.line_encoding import encode_lines
 from crewstream_testing.line_problems import (
     MAX_DEPTH,
     RERECORD,
+    TOO_DEEP,
     call_problem,
     chunk_problem,
     json_problem,
@@ -369,9 +370,14 @@ class _Reader:
                 number, f"expected a JSON object, found {type(record).__name__}", RERECORD
             )
         # Each level of nesting opens a bracket, so a line with few brackets cannot
-        # be too deep: the walk is only needed for the rare line with many.
-        if raw.count(b"{") + raw.count(b"[") > MAX_DEPTH and too_deep(record, MAX_DEPTH):
-            raise self.fail(number, f"nested deeper than {MAX_DEPTH} levels", RERECORD)
+        # be too deep: the walk is only needed for the rare line with many. An
+        # llm_call line is walked by call_problem, with its chunks (record()).
+        if (
+            raw.count(b"{") + raw.count(b"[") > MAX_DEPTH
+            and record.get("kind") != "llm_call"
+            and too_deep(record, MAX_DEPTH)
+        ):
+            raise self.fail(number, TOO_DEEP, RERECORD)
         return record
 
     def header(self, record: dict[str, Any]) -> None:
@@ -417,7 +423,8 @@ class _Reader:
                 )
             problem = call_problem(record, len(self.cassette.llm_calls))
             if problem:
-                raise self.fail(number, problem, "fix the call by hand or " + RERECORD)
+                hint = RERECORD if problem == TOO_DEEP else "fix the call by hand or " + RERECORD
+                raise self.fail(number, problem, hint)
             if not self.end_of_streams:
                 self.end_of_streams = number - 1
             self.cassette.llm_calls.append(_without(record, ("kind", "index")))

@@ -21,6 +21,7 @@ __all__ = [
     "CALL_KEYS",
     "MAX_DEPTH",
     "RERECORD",
+    "TOO_DEEP",
     "call_problem",
     "chunk_problem",
     "json_problem",
@@ -29,6 +30,8 @@ __all__ = [
 
 MAX_DEPTH = 64
 """Deepest nesting a cassette line may have; deeper lines are refused, not recursed into."""
+TOO_DEEP = f"nested deeper than {MAX_DEPTH} levels"
+"""The problem of a line nested deeper than ``MAX_DEPTH`` (its fix: re-record)."""
 RERECORD = "re-record it with `pytest --crewstream-record=all` (or delete the file and run with --crewstream-record=once)"
 
 CALL_KEYS = frozenset(
@@ -41,20 +44,38 @@ _NONE = type(None)
 
 
 def call_problem(record: dict[str, Any], index: int) -> str | None:
-    """What is wrong with ``llm_call`` line ``record`` (the cassette's call ``index``), or None."""
+    """What is wrong with ``llm_call`` line ``record`` (the cassette's call ``index``), or None.
+
+    Nesting deeper than ``MAX_DEPTH`` included (``too_deep`` of the whole line,
+    found in parts): the reader does not walk an ``llm_call`` line before this.
+    The line but its chunks is walked first; a call's thousands of chunks are
+    checked one by one anyway, a chunk holding its five fields and no tool call
+    is flat, and only the other chunks are walked, once their fields pass.
+    """
+    # the line is a container holding "chunks", a list of chunks: deeper than MAX_DEPTH
+    # exactly when the rest of it is, or the chunks not known flat, one level down, are
+    # (the rest is walked first: as deep a line is refused before anything else is read)
+    if too_deep({key: value for key, value in record.items() if key != "chunks"}):
+        return TOO_DEEP
     if not CALL_KEYS.issuperset(record):
         return f"unknown llm_call keys {sorted(set(record) - CALL_KEYS)!r}"
     found = record.get("index")
     if type(found) is not int or found != index:
-        return f"llm_call 'index' must be {index} (calls are numbered in order), found {found!r}"
-    return (
+        return (
+            f"llm_call 'index' must be {index} (calls are numbered in order), found {_short(found)}"
+        )
+    nested: list[Any] = []
+    problem = (
         _request(record.get("request"))
-        or _chunks(record.get("chunks", []))
+        or _chunks(record.get("chunks", []), nested)
         or _tool_runs(record.get("tools", []))
         or _optional_object(record, "completed", _completed)
         or _optional_object(record, "result", _result)
         or _optional_object(record, "error", _error)
     )
+    if problem:
+        return problem
+    return TOO_DEEP if too_deep(nested, MAX_DEPTH - 1) else None
 
 
 def _must(path: str, what: str, value: Any, line: str = "llm_call") -> str:
@@ -100,6 +121,10 @@ def chunk_problem(record: dict[str, Any]) -> str | None:
 
 
 def _short(value: Any) -> str:
+    # an llm_call line's values are shown before its nesting is checked (call_problem):
+    # a value too deep to repr safely is named, not shown
+    if too_deep(value):
+        return f"a value nested deeper than {MAX_DEPTH} levels"
     text = repr(value)
     return text if len(text) <= 80 else text[:77] + "..."
 
@@ -149,8 +174,10 @@ def _request(request: Any) -> str | None:
     return None
 
 
-def _chunks(chunks: Any) -> str | None:
-    # a call may hold thousands of chunks: a chunk's path is only spelled out for a problem
+def _chunks(chunks: Any, nested: list[Any]) -> str | None:
+    # a call may hold thousands of chunks: a chunk's path is only spelled out for a problem.
+    # nested: gets every chunk that may hold a container (any but a flat one: its five
+    # fields, all present, no others, checked below to be strings or null, no tool call)
     if type(chunks) is not list:
         return _must("chunks", "a list", chunks)
     for n, chunk in enumerate(chunks):
@@ -170,7 +197,19 @@ def _chunks(chunks: Any) -> str | None:
             problem = _tool_call(tool_call, f"chunks[{n}].tool_call")
             if problem:
                 return problem
+        if (
+            tool_call is not None
+            or len(chunk) != _CHUNK_SIZE
+            or "tool_call" not in chunk
+            or "call_type" not in chunk
+            or "response_id" not in chunk
+        ):
+            nested.append(chunk)
     return None
+
+
+_CHUNK_SIZE = 5
+"""A chunk's fields: kind, text, tool_call, call_type, response_id."""
 
 
 _NONE_STR = (_NONE, str)
@@ -272,7 +311,7 @@ def json_problem(raw: bytes, message: str, *, first: bool, last: bool) -> tuple[
     if raw.startswith(b"\xef\xbb\xbf"):
         return "starts with a UTF-8 byte order mark", "save the file as UTF-8 without a BOM"
     if "depth limit" in message or "recursion" in message:
-        return f"nested deeper than {MAX_DEPTH} levels", RERECORD
+        return TOO_DEEP, RERECORD
     if last and message.startswith("unexpected end of data"):
         return (
             f"the last line is cut off (not valid JSON: {message}): the cassette is truncated",

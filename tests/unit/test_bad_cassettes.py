@@ -188,6 +188,43 @@ CASES: dict[str, tuple[bytes, str, str]] = {
         "3: nested deeper than 64 levels",
         RERECORD,
     ),
+    "an llm_call chunk nested deeper than the cassette allows": (
+        call(b'"tool_call":null}', b'"tool_call":null,"x":' + b"[" * 70 + b"]" * 70 + b"}"),
+        "{n}: nested deeper than 64 levels",
+        RERECORD,
+    ),
+    "an llm_call tool call nested deeper than the cassette allows": (
+        call(
+            b'"tool_call":null}',
+            b'"tool_call":{"function":{"name":"f","arguments":"{}","x":'
+            + b"[" * 70
+            + b"]" * 70
+            + b'},"id":"t","index":0}}',
+        ),
+        "{n}: nested deeper than 64 levels",
+        RERECORD,
+    ),
+    "an llm_call request nested deeper than the cassette allows": (
+        call(b'"params":{}', b'"params":{"x":' + b"[" * 70 + b"]" * 70 + b"}"),
+        "{n}: nested deeper than 64 levels",
+        RERECORD,
+    ),
+    "an llm_call chunk text 1,000 deep (shown by name, not repr)": (
+        call(b'"text":"hi"', b'"text":' + b"[" * 1000 + b"]" * 1000),
+        "{n}: llm_call 'chunks[0].text' must be a string, found a value nested deeper than 64 levels",
+        CALL_BY_HAND,
+    ),
+    "an llm_call index 1,000 deep (the line but its chunks walked first)": (
+        call(b'"index":0', b'"index":' + b"[" * 1000 + b"]" * 1000),
+        "{n}: nested deeper than 64 levels",
+        RERECORD,
+    ),
+    "an llm_call tool call 1,000 deep (shown by name, not repr)": (
+        call(b'"tool_call":null}', b'"tool_call":' + b"[" * 1000 + b"]" * 1000 + b"}"),
+        "{n}: llm_call 'chunks[0].tool_call' must be an object (id, type, index, function), "
+        "found a value nested deeper than 64 levels",
+        CALL_BY_HAND,
+    ),
     "trailing comma (hand edit)": (
         lines(HEADER, b'{"kind":"stream","stream":0,"source":"flow",}'),
         "2: not valid JSON (trailing comma is not allowed: line 1 column 44 (char 43))",
@@ -429,3 +466,34 @@ def test_check_refuses_an_empty_file_and_names_lfs_pointers_and_gzip(
     assert code == 2
     assert f"{path}:1: {problem}\n" in out.getvalue() and f"  fix: {fix}\n" in out.getvalue()
     assert "Traceback" not in out.getvalue() + err.getvalue()
+
+
+@pytest.mark.parametrize("where", ["request", "chunk", "tool call", "every chunk"])
+@pytest.mark.parametrize("depth", range(58, 68))
+def test_an_llm_call_line_is_too_deep_exactly_when_the_whole_line_is(
+    where: str, depth: int
+) -> None:
+    """The walk of an llm_call line in parts (its flat chunks skipped) answers as the whole walk."""
+    import orjson
+
+    from crewstream_testing.line_problems import MAX_DEPTH, call_problem, too_deep
+
+    record = orjson.loads(CALL)
+    nested: object = 1
+    for _ in range(depth):
+        nested = [nested]
+    chunk = record["chunks"][0]
+    if where == "request":
+        record["request"]["params"] = {"x": nested}
+    elif where == "chunk":
+        record["chunks"] = [dict(chunk) for _ in range(3)]
+        record["chunks"][1]["x"] = nested
+    elif where == "tool call":
+        record["chunks"] = [
+            {**chunk, "kind": "tool_call", "tool_call": {"function": {"name": "f", "x": nested}}}
+        ]
+    else:
+        record["chunks"] = [{**chunk, "x": nested} for _ in range(3)]
+    whole = too_deep(record, MAX_DEPTH)
+    assert (call_problem(record, 0) == f"nested deeper than {MAX_DEPTH} levels") is whole
+    assert call_problem(record, 0) in (None, f"nested deeper than {MAX_DEPTH} levels")
