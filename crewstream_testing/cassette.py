@@ -311,8 +311,10 @@ class _Reader:
 
         The fast path makes the same checks as ``line`` -> ``parse`` -> ``frame``
         (a JSON object, its kind, its stream, known keys, the envelope's exact
-        types, not too deep) in one loop: msgspec checks the envelope in C and
-        orjson parses the data (``line_decoding``). A line failing any of them is
+        types, not too deep) in one loop: msgspec checks the envelope and parses the
+        data in C, the data's values those orjson would give (``line_decoding``;
+        big integers and data deeper than its ``DATA_DEPTH`` are left to ``line``,
+        with orjson). A line failing any of them is
         read again by ``line``, which finds the problem and names it. Most of a
         cassette's lines are frames, and the checks in Python were a third of
         reading one (docs/benchmarks.md, rows 3 and 11).
@@ -321,8 +323,7 @@ class _Reader:
 
         from crewstream_testing.line_decoding import DECODE_ERRORS, frame_line_decoder
 
-        decode, loads, errors = frame_line_decoder(_LINE_KEYS), orjson.loads, DECODE_ERRORS
-        depth = MAX_DEPTH
+        decode, errors = frame_line_decoder(_LINE_KEYS), DECODE_ERRORS
         make = self.make_frame
         append: Any = None
         open_stream: int | None = None
@@ -331,22 +332,12 @@ class _Reader:
             if append is not None:
                 try:
                     values = astuple(decode(raw))
-                    text = bytes(values[1])
-                    data = loads(text)
                 except errors:
                     values = None
-                if (
-                    values is not None
-                    and values[8] == open_stream
-                    and type(data) is dict
-                    # data with no bracket but its own nests 2 deep; any other line with
-                    # fewer brackets than the depth allowed cannot nest deeper either
-                    and (
-                        (text.find(b"{", 1) < 0 and b"[" not in text)
-                        or raw.count(b"{") + raw.count(b"[") <= depth
-                    )
-                ):
-                    append(make(values, data))
+                # the data parsed with the line, nested no deeper than DATA_DEPTH below it:
+                # the line is far from MAX_DEPTH
+                if values is not None and values[8] == open_stream:
+                    append(make(values, values[1]))
                     continue
             self.line(number, raw)
             open_stream = self.open_stream

@@ -1,5 +1,5 @@
-"""The cassette reader's fast path (msgspec for the envelope, orjson for the data) against its
-line-by-line path: every frame line, well-formed or hostile, gives the same Frames or the same
+"""The cassette reader's fast path (msgspec for the envelope and the data) against its
+line-by-line path (orjson): every frame line, well-formed or hostile, gives the same Frames or the same
 CassetteFormatError both ways.
 
 The line-by-line path (``_Reader.line``: orjson, then the per-key checks in Python) is the
@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 
 from crewstream_testing import Cassette, CassetteFormatError
 from crewstream_testing.cassette import _LINE_KEYS, _Reader
-from crewstream_testing.line_decoding import DECODE_ERRORS, frame_line_decoder
+from crewstream_testing.line_decoding import DATA_DEPTH, DECODE_ERRORS, frame_line_decoder
 
 GOLDEN = sorted((Path(__file__).resolve().parents[2] / "cassettes").glob("*.jsonl"))
 REPORT = Path(__file__).resolve().parents[2] / "cassettes" / "report_flow.jsonl"
@@ -216,3 +216,41 @@ def test_any_json_value_anywhere_reads_the_same_both_ways(key: str, value: Any) 
     data = {**RECORD["data"], "inner": value}
     record = {**RECORD, "data": data} if key == "data.inner" else {**RECORD, key: value}
     assert_same(with_line(orjson.dumps(record)))
+
+
+def nested(depth: int) -> Any:
+    value: Any = 1
+    for n in range(depth):
+        value = [value] if n % 2 else {"k": value}
+    return value
+
+
+def test_data_nested_to_the_decoders_depth_takes_the_fast_path_deeper_the_line_by_line() -> None:
+    decode = frame_line_decoder(_LINE_KEYS)
+    fits = orjson.dumps({**RECORD, "data": {"d": nested(DATA_DEPTH)}})
+    deeper = orjson.dumps({**RECORD, "data": {"d": nested(DATA_DEPTH + 1)}})
+    decode(fits)
+    with pytest.raises(DECODE_ERRORS):
+        decode(deeper)
+    for line in (fits, deeper):
+        assert_same(with_line(line))
+        frame = Cassette.loads(with_line(line)).streams[0].frames[0]
+        assert frame.data == orjson.loads(line)["data"]
+
+
+NUMBER = r"\A-?(0|[1-9][0-9]{0,30})(\.[0-9]{1,30})?([eE][+-]?[0-9]{1,3})?\Z"
+
+
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    text=st.from_regex(NUMBER).map(str.encode)
+    | st.text(max_size=12).map(lambda t: orjson.dumps(t))
+    | st.text(max_size=12).map(lambda t: __import__("json").dumps(t).encode())
+)
+def test_numbers_and_strings_in_the_data_read_as_orjson_reads_them(text: bytes) -> None:
+    """msgspec parses the data on the fast path: any number or string, as written, gives what
+    orjson gives (its type, value and sign), or the line goes the line-by-line way."""
+    marker = "__VALUE__"
+    record = {**RECORD, "data": {**RECORD["data"], "inner": [marker, {"x": marker}]}}
+    line = orjson.dumps(record).replace(b'"' + marker.encode() + b'"', text)
+    assert_same(with_line(line))
