@@ -183,7 +183,7 @@ def test_compare_row_compares_an_unchanged_stream(
     assert row["chunks"] == QUICK.stream_chunks
     assert row["frames"] == QUICK.stream_chunks + 2
     assert row["rounds"] == QUICK.stream_rounds
-    assert set(row["steps_us_per_frame"]) == {"normalize", "redact", "encode", "view"}
+    assert set(row["steps_us_per_frame"]) == {"normalize", "match", "redact", "encode", "view"}
     assert row["target"] == 0.10
     assert row["round_ratio_min"] <= row["ratio"] <= row["round_ratio_max"]
     assert row["cassette_bytes"] > 0
