@@ -33,7 +33,10 @@ def encode_lines(lines: Iterable[dict[str, Any]]) -> list[bytes]:
     out: list[Any] = [_top_sorted(line) for line in lines]
     for start in range(0, len(out), _BATCH):
         stop = min(start + _BATCH, len(out))
-        for n, data in zip(range(start, stop), _batch(out[start:stop]), strict=True):
+        window = out[start:stop]
+        joined = _joined(window)
+        parts = joined.split(_SPLIT) if joined is not None else _apart(window)
+        for n, data in zip(range(start, stop), parts, strict=True):
             out[n] = data
     return out
 
@@ -57,7 +60,7 @@ def encodes_to(lines: Sequence[dict[str, Any]], expected: Sequence[bytes]) -> bo
         window = lines[start:stop]
         joined = _joined(window)
         if joined is None:
-            if _batch(window) != list(expected[start:stop]):
+            if _apart(window) != list(expected[start:stop]):
                 return False
         elif joined != _SPLIT.join(expected[start:stop]):
             return False
@@ -89,12 +92,12 @@ def _joined(window: Sequence[dict[str, Any]]) -> bytes | None:
     return joined if joined.count(_SPLIT) == len(window) - 1 else None
 
 
-def _batch(window: Sequence[dict[str, Any]]) -> list[bytes]:
-    """The bytes of each line in ``window``, in as few ``orjson.dumps`` calls as it can."""
-    joined = _joined(window)
-    if joined is not None:
-        return joined.split(_SPLIT)
-    # an end line's result may need repr: end lines one by one, the rest in one call if they can
+def _apart(window: Sequence[dict[str, Any]]) -> list[bytes]:
+    """The bytes of each line in ``window`` when ``_joined`` cannot give them all at once.
+
+    An end line's result may need ``repr``: end lines one by one, the rest in one
+    call if they can, else one by one.
+    """
     out: list[Any] = [None] * len(window)
     rest: list[int] = []
     for n, line in enumerate(window):

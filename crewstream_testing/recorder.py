@@ -249,9 +249,9 @@ class Recorder:
         and an unchanged replay writes and shows nothing, so the redactor need not
         run. Kept nowhere; when ``cassette()`` is current, its (redacted) lines.
         """
-        built = self._built
-        if built is not None and built[0] == self._state():
-            return built[1].stream_lines()
+        built = self._current()
+        if built is not None:
+            return built.stream_lines()
         with collector_paused():
             return encode_lines(self._line_dicts(calls=False)[1:])
 
@@ -261,11 +261,16 @@ class Recorder:
         Compare mode's check, without splitting the encoded lines apart
         (``line_encoding.encodes_to``).
         """
-        built = self._built
-        if built is not None and built[0] == self._state():
-            return built[1].stream_lines() == list(expected)
+        built = self._current()
+        if built is not None:
+            return built.stream_lines() == list(expected)
         with collector_paused():
             return encodes_to(self._line_dicts(calls=False)[1:], expected)
+
+    def _current(self) -> Cassette | None:
+        """The cassette ``cassette()`` built, if nothing was recorded since; else None."""
+        built = self._built
+        return built[1] if built is not None and built[0] == self._state() else None
 
     def _build(self) -> Cassette:
         return Cassette.from_lines(*_redacted(self.redactor, self._line_dicts()))
@@ -284,6 +289,11 @@ class Recorder:
             frames = taken[index]
             chunked = recording.chunked
             outcome, result, error = (output_outcome if chunked else _outcome)(recording.session)
+            # the result before the error, as ever: placeholders number by first appearance
+            result_value = normalizer.value(result)
+            error_value = (
+                None if error is None else {k: normalizer.text(v) for k, v in error.items()}
+            )
             # every line's keys in sorted order, as the file holds them (plain_stream_lines_are)
             lines.append(
                 {
@@ -298,12 +308,10 @@ class Recorder:
                 lines.extend(chunk_lines(normalizer, recording.session, index))
             lines.append(
                 {
-                    "error": None
-                    if error is None
-                    else {k: normalizer.text(v) for k, v in error.items()},
+                    "error": error_value,
                     "kind": "end",
                     "outcome": outcome,
-                    "result": normalizer.value(result),
+                    "result": result_value,
                     "stream": index,
                 }
             )
